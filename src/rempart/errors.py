@@ -110,8 +110,7 @@ class VerificationError(IntegrityFailure):
 
 
 class ConfigurationError(Error):
-    """The platform is not set up as it must be (a missing key file, a default secret in production)."""
+    """The platform is not set up as it must be (a missing key file, a default in production)."""
 
     title = "Configuration error"
     type_slug = "configuration"
-

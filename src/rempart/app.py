@@ -1,0 +1,79 @@
+"""The FastAPI application factory: capabilities' routers, error handlers, middleware."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from rempart import __version__
+from rempart.errors import Error
+from rempart.platform import Platform, open_platform
+from rempart.settings import Settings, get_settings
+
+PROBLEM = "application/problem+json"
+
+
+class Health(BaseModel):
+    status: str
+
+
+def problem(status: int, title: str, detail: str, slug: str, **extra: object) -> JSONResponse:
+    """An RFC 9457 problem details response."""
+    body = {
+        "type": f"https://rempart.dev/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    return JSONResponse({**body, **extra}, status_code=status, media_type=PROBLEM)
+
+
+def create_app(settings: Settings | None = None, platform: Platform | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.platform = platform or open_platform(settings)
+        yield
+        if platform is None:
+            app.state.platform.close()
+
+    app = FastAPI(
+        title="Rempart",
+        version=__version__,
+        summary="Tiers-payant operator: every read of personal data is on the record.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(Error)
+    async def rempart_error(_: Request, exc: Error) -> JSONResponse:
+        extra: dict[str, object] = {}
+        field = getattr(exc, "field", None)
+        if field:
+            extra["field"] = field
+        return problem(exc.status, exc.title, exc.detail, exc.type_slug, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # Name the fields and the rules, never echo the input (it may be a NIR).
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in exc.errors()
+        ]
+        return problem(
+            422,
+            "Invalid input",
+            "the request does not match its schema",
+            "invalid-input",
+            errors=errors,
+        )
+
+    @app.get("/health", tags=["operations"], summary="Liveness: anyone may call it.")
+    async def health() -> Health:
+        return Health(status="ok")
+
+    return app

@@ -1,0 +1,1 @@
+"""Key providers, envelope encryption of personal fields, blind indexes."""

@@ -1,0 +1,383 @@
+"""Use cases of the registry: insurers, plans, professionals, keys. Each opens its transaction."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, BinaryIO
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from rempart.crypto.keyring import PLATFORM_SCOPE
+from rempart.db import table_of, transaction, utcnow
+from rempart.errors import Conflict, InvalidDocument, InvalidInput, NotFound, Problem
+from rempart.identifiers import InvalidIdentifier, validate_nir
+from rempart.platform import Platform
+from rempart.registry.csv_rows import FileError, RowError
+from rempart.registry.models import Beneficiary, Member, PlanVersion, Professional, Tenant
+from rempart.registry.plan_format import parse_plan, plan_to_json
+from rempart.registry.professional_file import ProfessionalRow, read_professional_file
+
+_AMC_NUMBER = re.compile(r"[A-Za-z0-9]{1,10}")
+
+
+@dataclass(frozen=True)
+class TenantView:
+    amc_number: str
+    name: str
+    status: str
+    members: int
+    beneficiaries: int
+    plans: int
+
+
+def add_tenant(platform: Platform, amc_number: str, name: str) -> TenantView:
+    """Register an insurer and give it its own data and index keys."""
+    if not _AMC_NUMBER.fullmatch(amc_number):
+        raise InvalidInput("an AMC number is 1 to 10 letters or digits", field="amc_number")
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise InvalidInput("the name must be 1 to 200 characters", field="name")
+    with transaction(platform.sessions) as session:
+        if session.scalar(select(Tenant.id).where(Tenant.amc_number == amc_number)):
+            raise Conflict(f"an insurer with AMC number {amc_number} already exists")
+        tenant = Tenant(id=uuid.uuid4(), amc_number=amc_number, name=name)
+        session.add(tenant)
+        session.flush()
+        platform.keyring.create_scope(session, tenant.scope)
+        return TenantView(amc_number, name, tenant.status, 0, 0, 0)
+
+
+def list_tenants(platform: Platform) -> list[TenantView]:
+    with transaction(platform.sessions) as session:
+        counts = {
+            table: dict(
+                session.execute(select(table.tenant_id, func.count()).group_by(table.tenant_id))
+                .tuples()
+                .all()
+            )
+            for table in (Member, Beneficiary, PlanVersion)
+        }
+        return [
+            TenantView(
+                t.amc_number,
+                t.name,
+                t.status,
+                counts[Member].get(t.id, 0),
+                counts[Beneficiary].get(t.id, 0),
+                counts[PlanVersion].get(t.id, 0),
+            )
+            for t in session.scalars(select(Tenant).order_by(Tenant.amc_number))
+        ]
+
+
+def tenant_by_amc(session: Session, amc_number: str, *, active: bool = True) -> Tenant:
+    tenant = session.scalar(select(Tenant).where(Tenant.amc_number == amc_number))
+    if tenant is None:
+        raise NotFound(f"no insurer with AMC number {amc_number}")
+    if active and tenant.status != "active":
+        raise Conflict(f"the insurer {amc_number} is {tenant.status}")
+    return tenant
+
+
+@dataclass(frozen=True)
+class PlanVersionView:
+    code: str
+    name: str
+    valid_from: date
+    valid_to: date | None
+    loaded: bool  # False when this exact version was already loaded
+
+
+def load_plan(platform: Platform, amc_number: str, raw: bytes) -> PlanVersionView:
+    """Load a plan version (the DOMAIN.md format); versions are told apart by ``valid_from``."""
+    plan = parse_plan(raw)
+    document = json.dumps(plan_to_json(plan), sort_keys=True)
+    with transaction(platform.sessions) as session:
+        tenant = tenant_by_amc(session, amc_number)
+        existing = session.scalar(
+            select(PlanVersion).where(
+                PlanVersion.tenant_id == tenant.id,
+                PlanVersion.code == plan.code,
+                PlanVersion.valid_from == plan.valid_from,
+            )
+        )
+        if existing is not None:
+            if existing.document == document:
+                return PlanVersionView(
+                    plan.code, plan.name, plan.valid_from, plan.valid_to, loaded=False
+                )
+            raise Conflict(
+                f"plan {plan.code} already has a different version valid from {plan.valid_from}: "
+                "claims may have been valued under it, so load the change as a new version "
+                "with a later valid_from"
+            )
+        session.add(
+            PlanVersion(
+                tenant_id=tenant.id,
+                code=plan.code,
+                name=plan.name,
+                valid_from=plan.valid_from,
+                valid_to=plan.valid_to,
+                document=document,
+            )
+        )
+        return PlanVersionView(plan.code, plan.name, plan.valid_from, plan.valid_to, loaded=True)
+
+
+def list_plans(platform: Platform, amc_number: str) -> list[PlanVersionView]:
+    with transaction(platform.sessions) as session:
+        tenant = tenant_by_amc(session, amc_number, active=False)
+        rows = session.scalars(
+            select(PlanVersion)
+            .where(PlanVersion.tenant_id == tenant.id)
+            .order_by(PlanVersion.code, PlanVersion.valid_from)
+        )
+        return [PlanVersionView(p.code, p.name, p.valid_from, p.valid_to, True) for p in rows]
+
+
+@dataclass
+class ProfessionalsReport:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[RowError] | None = None
+
+
+def import_professionals(platform: Platform, stream: BinaryIO) -> ProfessionalsReport:
+    """Create or update professionals from the operator's file; all or nothing.
+
+    A bank account is set when a professional is created; changing it later goes through the
+    bank-details procedure (step-up, confirmation, cooling-off), never through a file.
+    """
+    report = ProfessionalsReport(errors=[])
+    assert report.errors is not None
+    seen: dict[str, int] = {}
+    rows: list[ProfessionalRow] = []
+    try:
+        for row in read_professional_file(stream):
+            if isinstance(row, RowError):
+                report.errors.append(row)
+            elif row.am_number in seen:
+                report.errors.append(
+                    RowError(row.line, "am_number", f"duplicate of line {seen[row.am_number]}", b"")
+                )
+            else:
+                seen[row.am_number] = row.line
+                rows.append(row)
+    except FileError as exc:
+        raise InvalidInput(str(exc), field="file") from None
+    with transaction(platform.sessions) as session:
+        cipher = platform.keyring.cipher(session, PLATFORM_SCOPE)
+        existing = {
+            p.am_number: p
+            for p in session.scalars(
+                select(Professional).where(Professional.am_number.in_(list(seen)))
+            )
+        }
+        for row in rows:
+            current = existing.get(row.am_number)
+            if current is None:
+                pro_id = uuid.uuid4()
+                session.add(
+                    Professional(
+                        id=pro_id,
+                        am_number=row.am_number,
+                        iban_enc=cipher.seal("professionals", "iban", pro_id.hex, row.iban),
+                        iban_hint=iban_hint(row.iban),
+                        key_version=cipher.active_version,
+                        **_professional_fields(row),
+                    )
+                )
+                report.inserted += 1
+                continue
+            if cipher.open("professionals", "iban", current.id.hex, current.iban_enc) != row.iban:
+                report.errors.append(
+                    RowError(
+                        row.line,
+                        "iban",
+                        "differs from the account on file; a bank-details change needs step-up "
+                        "authentication and confirmation, not a file",
+                        b"",
+                    )
+                )
+                continue
+            fields = _professional_fields(row)
+            if all(getattr(current, k) == v for k, v in fields.items()):
+                report.unchanged += 1
+                continue
+            for k, v in fields.items():
+                setattr(current, k, v)
+            current.updated_at = utcnow()
+            report.updated += 1
+        if report.errors:
+            session.rollback()
+            report.inserted = report.updated = report.unchanged = 0
+    return report
+
+
+def _professional_fields(row: ProfessionalRow) -> dict[str, Any]:
+    return {
+        "rpps": row.rpps,
+        "finess": row.finess,
+        "name": row.name,
+        "profession": row.profession,
+        "optam": row.optam,
+        "networks": ";".join(row.networks),
+        "bic": row.bic,
+    }
+
+
+def iban_hint(iban: str) -> str:
+    return f"{iban[:4]}…{iban[-4:]}"
+
+
+@dataclass(frozen=True)
+class BeneficiaryMatch:
+    beneficiary_id: uuid.UUID
+    member_number: str
+    last_name: str
+    first_name: str
+    birth_date: date
+    birth_rank: int
+    relationship: str
+    status: str
+
+
+def find_by_nir(platform: Platform, amc_number: str, nir: str) -> list[BeneficiaryMatch]:
+    """An insurer's own look-up of its beneficiaries by NIR, through the NIR's blind index."""
+    try:
+        nir = validate_nir(nir)
+    except InvalidIdentifier as exc:
+        raise InvalidInput(exc.reason, field="nir") from None
+    with transaction(platform.sessions) as session:
+        tenant = tenant_by_amc(session, amc_number)
+        cipher = platform.keyring.cipher(session, tenant.scope)
+        index = platform.keyring.indexer(session, tenant.scope).index("nir", nir)
+        rows = session.execute(
+            select(Beneficiary, Member.member_number_enc, Member.id)
+            .join(Member, Member.id == Beneficiary.member_id)
+            .where(Beneficiary.tenant_id == tenant.id, Beneficiary.nir_index == index)
+        ).all()
+        matches = []
+        for b, number_enc, member_id in rows:
+            rid = b.id.hex
+            matches.append(
+                BeneficiaryMatch(
+                    b.id,
+                    cipher.open("members", "member_number", member_id.hex, number_enc),
+                    cipher.open("beneficiaries", "last_name", rid, b.last_name_enc),
+                    cipher.open("beneficiaries", "first_name", rid, b.first_name_enc),
+                    date.fromisoformat(
+                        cipher.open("beneficiaries", "birth_date", rid, b.birth_date_enc)
+                    ),
+                    b.birth_rank,
+                    b.relationship,
+                    b.status,
+                )
+            )
+        return matches
+
+
+def shred_tenant(platform: Platform, amc_number: str) -> int:
+    """Crypto-shred an insurer: destroy its keys, so its sealed data can never be read again."""
+    with transaction(platform.sessions) as session:
+        tenant = tenant_by_amc(session, amc_number, active=False)
+        if tenant.status == "shredded":
+            raise Conflict(f"the insurer {amc_number} is already shredded")
+        destroyed = platform.keyring.shred(session, [tenant.scope])
+        tenant.status = "shredded"
+        return destroyed
+
+
+def rotate_master_key(platform: Platform) -> int:
+    """Wrap every data key under a new master key, then forget the old master key."""
+    provider = platform.keyring.provider
+    provider.add_version()
+    with transaction(platform.sessions) as session:
+        count = platform.keyring.rewrap_all(session)
+    provider.retire_others()
+    return count
+
+
+# Tables sealed under a tenant's data key, with their sealed columns.
+_TENANT_SEALED: tuple[tuple[Any, tuple[str, ...]], ...] = (
+    (Member, ("member_number_enc",)),
+    (Beneficiary, ("nir_enc", "last_name_enc", "first_name_enc", "birth_date_enc")),
+)
+_PLATFORM_SEALED: tuple[tuple[Any, tuple[str, ...]], ...] = ((Professional, ("iban_enc",)),)
+_RESEAL_BATCH = 1000
+
+
+def rotate_data_key(
+    platform: Platform, amc_number: str | None, progress: Callable[[int, int], None] | None = None
+) -> int:
+    """Move a scope (an insurer, or the platform when ``amc_number`` is None) to a new data key.
+
+    New writes use the new key as soon as it exists; rows are re-sealed in small transactions
+    while the service runs; the old key is destroyed once nothing is sealed under it.
+    """
+    with transaction(platform.sessions) as session:
+        if amc_number is None:
+            scope, owner, tables = PLATFORM_SCOPE, None, _PLATFORM_SEALED
+        else:
+            tenant = tenant_by_amc(session, amc_number)
+            scope, owner, tables = tenant.scope, tenant.id, _TENANT_SEALED
+        version = platform.keyring.start_data_rotation(session, scope)
+
+    def stale(model: Any) -> Any:
+        query = select(model).where(model.key_version < version)
+        return query if owner is None else query.where(model.tenant_id == owner)
+
+    with transaction(platform.sessions) as session:
+        total = sum(
+            session.scalar(select(func.count()).select_from(stale(m).subquery())) or 0
+            for m, _ in tables
+        )
+    done = 0
+    for model, columns in tables:
+        while True:
+            with transaction(platform.sessions) as session:
+                cipher = platform.keyring.cipher(session, scope)
+                rows = session.scalars(stale(model).limit(_RESEAL_BATCH)).all()
+                if not rows:
+                    break
+                changes = []
+                for row in rows:
+                    values: dict[str, Any] = {"r_id": row.id, "key_version": version}
+                    for column in columns:
+                        sealed = getattr(row, column)
+                        name = column.removesuffix("_enc")
+                        values[column] = (
+                            None
+                            if sealed is None
+                            else cipher.seal(
+                                model.__tablename__,
+                                name,
+                                row.id.hex,
+                                cipher.open(model.__tablename__, name, row.id.hex, sealed),
+                            )
+                        )
+                    changes.append(values)
+                table = table_of(model)
+                session.execute(update(table).where(table.c.id == bindparam("r_id")), changes)
+                done += len(rows)
+            if progress:
+                progress(done, total)
+    with transaction(platform.sessions) as session:
+        platform.keyring.drop_previous_data_keys(session, scope)
+    return done
+
+
+def plan_problems(raw: bytes) -> list[Problem]:
+    """The problems of a plan file, without loading it (``rempart plans check``)."""
+    try:
+        parse_plan(raw)
+    except InvalidDocument as exc:
+        return exc.problems
+    return []

@@ -1,0 +1,55 @@
+"""Every REMPART_* setting, read once through ``get_settings()``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rempart.errors import ConfigurationError
+
+
+class Settings(BaseSettings):
+    """The platform's settings; each one is documented in the README."""
+
+    model_config = SettingsConfigDict(env_prefix="REMPART_", extra="ignore", frozen=True)
+
+    env: Literal["development", "test", "production"] = "development"
+    home: Path = Path("./var")
+    database_url: str | None = None
+    master_key_file: Path | None = None
+    redis_url: str | None = None
+    # Rows per database round trip during imports: large enough to amortise the round trip,
+    # small enough that one batch of ciphertexts stays a few megabytes.
+    import_batch_size: int = Field(default=2000, ge=1, le=50_000)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'rempart.sqlite3').resolve()}"
+
+    @property
+    def resolved_master_key_file(self) -> Path:
+        return self.master_key_file or self.home / "master.key"
+
+    def check_production(self) -> None:
+        """Refuse the development defaults outside development (a key file beside the data)."""
+        if self.env != "production":
+            return
+        if self.master_key_file is None:
+            raise ConfigurationError(
+                "REMPART_MASTER_KEY_FILE must be set in production: the default key file lives "
+                "beside the database, where one stolen backup would hold both"
+            )
+        if self.database_url is None:
+            raise ConfigurationError("REMPART_DATABASE_URL must be set in production")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read from the environment once."""
+    return Settings()
