@@ -340,15 +340,10 @@ class _Batcher:
         by_index = {
             self.indexer.index("member_number", r.member_number): r.member_number for r in rows
         }
-        found = dict(
-            self.session.execute(
-                select(Member.member_index, Member.id).where(
-                    Member.tenant_id == self.tenant.id, Member.member_index.in_(list(by_index))
-                )
-            )
-            .tuples()
-            .all()
+        query = select(Member.member_index, Member.id).where(
+            Member.tenant_id == self.tenant.id, Member.member_index.in_(list(by_index))
         )
+        found = {index: member_id for index, member_id in self.session.execute(query)}
         new = []
         for index, number in by_index.items():
             if index not in found:

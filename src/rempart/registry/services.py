@@ -56,11 +56,12 @@ def add_tenant(platform: Platform, amc_number: str, name: str) -> TenantView:
 def list_tenants(platform: Platform) -> list[TenantView]:
     with transaction(platform.sessions) as session:
         counts = {
-            table: dict(
-                session.execute(select(table.tenant_id, func.count()).group_by(table.tenant_id))
-                .tuples()
-                .all()
-            )
+            table: {
+                tenant_id: n
+                for tenant_id, n in session.execute(
+                    select(table.tenant_id, func.count()).group_by(table.tenant_id)
+                )
+            }
             for table in (Member, Beneficiary, PlanVersion)
         }
         return [
