@@ -544,3 +544,24 @@ def test_no_reason_ever_contains_the_value(validator: Validator, value: str) -> 
     # no chained library error either: schwifty's messages quote the value
     assert error.__cause__ is None
     assert error.__context__ is None or error.__suppress_context__
+
+
+@settings(max_examples=500, database=None)
+@given(
+    first=st.sampled_from("1278"),
+    year=st.integers(0, 99),
+    month=st.sampled_from([*range(1, 13), *range(20, 43), 50]),
+    department=st.sampled_from(["75", "2A", "2B", "01", "99"]),
+    rest=st.integers(0, 999_999),
+    key=st.integers(0, 99),
+)
+def test_validate_nir_accepts_exactly_what_stdnum_accepts_for_valid_months(
+    first: str, year: int, month: int, department: str, rest: int, key: int
+) -> None:
+    nir = f"{first}{year:02d}{month:02d}{department}{rest:06d}{key:02d}"
+    try:
+        validate_nir(nir)
+        ours = True
+    except InvalidIdentifier:
+        ours = False
+    assert ours == stdnum_nir.is_valid(nir)

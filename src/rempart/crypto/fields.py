@@ -12,10 +12,10 @@ unkeyed hash of a NIR it cannot be reversed by enumerating the ~2·10^8 candidat
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
+import os
 import struct
+import threading
 from collections.abc import Mapping
 
 from cryptography.exceptions import InvalidTag
@@ -29,14 +29,46 @@ CIPHERTEXT_FORMAT = 1  # first byte of every sealed field
 AAD_PREFIX = b"rempart/field/v1"
 INDEX_INFO_PREFIX = b"rempart/blind-index/v1|"
 INDEX_BYTES = 16
+INDEX_SEPARATOR = "\x1f"  # unambiguous: the parts are validated to hold no control character
 NONCE_BYTES = 12
 _HEADER = struct.Struct(">BI")  # format, data key version
 
 
 def _aad(scope: str, table: str, column: str, row: str, header: bytes) -> bytes:
-    return b"|".join(
-        (AAD_PREFIX, scope.encode(), table.encode(), column.encode(), row.encode(), header)
-    )
+    # Length-prefixed, so that no two (scope, table, column, row) give the same bytes.
+    parts = [p.encode() for p in (scope, table, column, row)]
+    return AAD_PREFIX + b"".join(len(p).to_bytes(2, "big") + p for p in parts) + header
+
+
+class _Nonces:
+    """96-bit random nonces drawn from the OS in blocks (one system call per 1,024 nonces).
+
+    A block is never shared with a forked child: a child that inherited it would repeat its
+    nonces, and a repeated GCM nonce under one key gives away the authentication key.
+    """
+
+    _BLOCK = 1024
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._block = b""
+        self._next = 0
+        self._lock = threading.Lock()  # one cipher serves every thread of a worker
+
+    def take(self) -> bytes:
+        with self._lock:
+            return self._take()
+
+    def _take(self) -> bytes:
+        if self._next >= len(self._block) or self._pid != os.getpid():
+            self._pid, self._block, self._next = (
+                os.getpid(),
+                os.urandom(NONCE_BYTES * self._BLOCK),
+                0,
+            )
+        start = self._next
+        self._next += NONCE_BYTES
+        return self._block[start : start + NONCE_BYTES]
 
 
 class FieldCipher:
@@ -45,11 +77,13 @@ class FieldCipher:
     def __init__(self, scope: str, data_keys: Mapping[int, bytes], active_version: int) -> None:
         self.scope = scope
         self.active_version = active_version
+        self._keys = dict(data_keys)
         self._aead = {version: AESGCM(key) for version, key in data_keys.items()}
+        self._nonces = _Nonces()
 
     def seal(self, table: str, column: str, row: str, plaintext: str) -> bytes:
         header = _HEADER.pack(CIPHERTEXT_FORMAT, self.active_version)
-        nonce = secrets.token_bytes(NONCE_BYTES)
+        nonce = self._nonces.take()
         aad = _aad(self.scope, table, column, row, header)
         return (
             header + nonce + self._aead[self.active_version].encrypt(nonce, plaintext.encode(), aad)
@@ -81,6 +115,10 @@ class FieldCipher:
             ) from None
         return plain.decode()
 
+    def joined_with(self, newer: FieldCipher) -> FieldCipher:
+        """A cipher that opens under both ciphers' keys and seals under ``newer``'s."""
+        return FieldCipher(self.scope, {**self._keys, **newer._keys}, newer.active_version)
+
     @staticmethod
     def key_version(sealed: bytes) -> int:
         return int(_HEADER.unpack(sealed[: _HEADER.size])[1])
@@ -91,25 +129,22 @@ class BlindIndexer:
 
     def __init__(self, index_key: bytes) -> None:
         self._root = index_key
-        self._macs: dict[str, hmac.HMAC] = {}
+        self._keys: dict[str, bytes] = {}
 
-    def _mac(self, field: str) -> hmac.HMAC:
-        mac = self._macs.get(field)
-        if mac is None:
-            key = HKDF(
+    def _key(self, field: str) -> bytes:
+        key = self._keys.get(field)
+        if key is None:
+            key = self._keys[field] = HKDF(
                 algorithm=hashes.SHA256(),
                 length=32,
                 salt=None,
                 info=INDEX_INFO_PREFIX + field.encode(),
             ).derive(self._root)
-            mac = self._macs[field] = hmac.new(key, digestmod=hashlib.sha256)
-        return mac
+        return key
 
     def index(self, field: str, *parts: str) -> bytes:
-        """The blind index of ``parts``, length-prefixed so that no two inputs collide."""
-        mac = self._mac(field).copy()
-        for part in parts:
-            data = part.encode()
-            mac.update(struct.pack(">I", len(data)))
-            mac.update(data)
-        return mac.digest()[:INDEX_BYTES]
+        """The blind index of ``parts``, joined by a separator that no part may contain."""
+        message = INDEX_SEPARATOR.join(parts)
+        if message.count(INDEX_SEPARATOR) != len(parts) - 1:
+            raise ValueError("a blind-index part contains the separator (a control character)")
+        return hmac.digest(self._key(field), message.encode(), "sha256")[:INDEX_BYTES]

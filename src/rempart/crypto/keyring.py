@@ -54,12 +54,12 @@ class Keyring:
             raise NotFound(f"no {purpose} key for scope {scope} (never created, or shredded)")
         return list(rows)
 
-    def active_data_version(self, session: Session, scope: str) -> int:
-        version = session.scalar(
-            select(DataKey.version).where(
-                DataKey.scope == scope, DataKey.purpose == DATA, DataKey.state == "active"
-            )
+    def active_data_version(self, session: Session, scope: str, lock: bool = False) -> int:
+        query = select(DataKey.version).where(
+            DataKey.scope == scope, DataKey.purpose == DATA, DataKey.state == "active"
         )
+        # FOR SHARE (PostgreSQL): a rotation cannot retire this key until the caller commits.
+        version = session.scalar(query.with_for_update(read=True) if lock else query)
         if version is None:
             raise NotFound(f"no data key for scope {scope} (never created, or shredded)")
         return version
@@ -76,6 +76,14 @@ class Keyring:
         }
         cipher = self._ciphers[scope] = FieldCipher(scope, keys, active)
         return cipher
+
+    def confirm_before_commit(self, session: Session, scope: str, used: FieldCipher) -> FieldCipher:
+        """Hold the active key until commit; if a rotation began since ``used`` was loaded,
+        return a cipher that opens both versions, with which the caller re-seals what it wrote.
+        """
+        if self.active_data_version(session, scope, lock=True) == used.active_version:
+            return used
+        return used.joined_with(self.cipher(session, scope))
 
     def indexer(self, session: Session, scope: str) -> BlindIndexer:
         cached = self._indexers.get(scope)

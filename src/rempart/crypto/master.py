@@ -60,13 +60,20 @@ class FileKeyProvider:
         _write_key_file(path, {1: secrets.token_bytes(KEY_BYTES)}, active=1, exclusive=True)
         return cls(path)
 
+    def _reload(self) -> None:
+        """Read the file again: another process (``rempart keys rotate``) may have changed it."""
+        self._keys, self._active = _read_key_file(self.path)
+
     def active_version(self) -> int:
+        self._reload()
         return self._active
 
     def versions(self) -> list[int]:
         return sorted(self._keys)
 
     def wrap(self, key: bytes, context: bytes) -> bytes:
+        # Wrapping is rare (a new tenant, a rotation); never wrap under a retired master key.
+        self._reload()
         nonce = secrets.token_bytes(NONCE_BYTES)
         header = WRAP_MAGIC + struct.pack(">I", self._active)
         sealed = AESGCM(self._keys[self._active]).encrypt(nonce, key, header + context)
@@ -76,6 +83,8 @@ class FileKeyProvider:
         if blob[:4] != WRAP_MAGIC or len(blob) < 8 + NONCE_BYTES + 16:
             raise VerificationError("expected a wrapped key blob, got something else")
         (version,) = struct.unpack(">I", blob[4:8])
+        if version not in self._keys:
+            self._reload()
         master = self._keys.get(version)
         if master is None:
             raise VerificationError(
@@ -93,6 +102,7 @@ class FileKeyProvider:
 
     def add_version(self) -> int:
         """Add a new master key and make it active; older ones stay until ``retire_others``."""
+        self._reload()
         version = max(self._keys) + 1
         keys = {**self._keys, version: secrets.token_bytes(KEY_BYTES)}
         _write_key_file(self.path, keys, active=version)
@@ -153,7 +163,8 @@ def _write_key_file(
         return
     # Write beside, then rename: a crash leaves either the old file or the new one, never half.
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)  # a leftover file would keep its own, maybe wider, mode
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
         os.fsync(f.fileno())

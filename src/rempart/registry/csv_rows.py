@@ -16,6 +16,7 @@ from typing import BinaryIO, TypeVar
 
 T = TypeVar("T")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +77,14 @@ def _fields(raw: bytes, columns: tuple[str, ...]) -> Row:
     complete = raw.endswith(b"\n")
     if not complete and text.count('"') % 2:
         raise Invalid("", "the line ends inside a quoted field (truncated file?)")
-    try:
-        fields = next(csv.reader([text.rstrip("\r\n")], strict=True))
-    except csv.Error:
-        raise Invalid("", "not a valid CSV row (unbalanced quotes?)") from None
+    line = text.rstrip("\r\n")
+    if '"' in line:
+        try:
+            fields = next(csv.reader([line], strict=True))
+        except csv.Error:
+            raise Invalid("", "not a valid CSV row (unbalanced quotes?)") from None
+    else:
+        fields = line.split(",")  # what csv would do without quotes, at a fraction of its cost
     if len(fields) != len(columns):
         hint = "" if complete else " (truncated file?)"
         raise Invalid("", f"expected {len(columns)} fields, got {len(fields)}{hint}")
@@ -101,7 +106,8 @@ def text(values: Row, column: str, max_length: int, required: bool = True) -> st
 
 def iso_date(values: Row, column: str) -> date:
     value = values[column]
-    if len(value) != 10:
+    # fromisoformat alone would also take week dates such as 2025-W01-3.
+    if not _ISO_DATE.fullmatch(value):
         raise Invalid(column, "must be a date written YYYY-MM-DD")
     try:
         return date.fromisoformat(value)

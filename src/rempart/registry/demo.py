@@ -166,7 +166,7 @@ def member_rows(count: int, seed: int, prefix: str = "1") -> Iterator[list[str]]
                 3 - sex,
                 last_name,
                 spouse_born,
-                1,
+                2 if spouse_born == adult_born else 1,  # same birthday: ranks tell them apart
                 plan,
                 with_nir=rng.random() < 0.8,
             )

@@ -27,6 +27,7 @@ from rempart.db import table_of, utcnow
 from rempart.errors import InvalidInput
 from rempart.platform import Platform
 from rempart.registry.csv_rows import FileError, RowError
+from rempart.registry.identity import Identity
 from rempart.registry.member_file import COLUMNS, MemberRow, read_member_file
 from rempart.registry.models import (
     Beneficiary,
@@ -38,6 +39,7 @@ from rempart.registry.models import (
     new_id,
 )
 from rempart.registry.rights import Period, apply_period, close_periods
+from rempart.registry.sealing import reseal_batch
 
 ERRORS_KEPT = 50  # errors kept in memory for the summary; the report file has them all
 _BENEFICIARIES = table_of(Beneficiary)
@@ -173,6 +175,7 @@ def import_members(
                 )
             report.committed = report.rejected == 0 or options.partial
             if report.committed:
+                _seal_under_active_key(platform, session, tenant.scope, cipher)
                 session.add(_record(tenant_id, report, options, hashing, started))
                 session.commit()
             else:
@@ -202,6 +205,15 @@ def _chain(
 ) -> Iterator[MemberRow | RowError]:
     yield first
     yield from rest
+
+
+def _seal_under_active_key(
+    platform: Platform, session: Session, scope: str, cipher: FieldCipher
+) -> None:
+    """If a key rotation started during the import, re-seal under the new key before commit."""
+    final = platform.keyring.confirm_before_commit(session, scope, cipher)
+    while final is not cipher and reseal_batch(session, scope, final, 5000):
+        pass
 
 
 def _active_tenant(session: Session, amc_number: str) -> Tenant:
@@ -343,7 +355,7 @@ class _Batcher:
         query = select(Member.member_index, Member.id).where(
             Member.tenant_id == self.tenant.id, Member.member_index.in_(list(by_index))
         )
-        found = {index: member_id for index, member_id in self.session.execute(query)}
+        found = dict(self.session.execute(query).all())
         new = []
         for index, number in by_index.items():
             if index not in found:
@@ -357,7 +369,6 @@ class _Batcher:
                             "members", "member_number", member_id.hex, number
                         ),
                         "key_version": self.cipher.active_version,
-                        "created_at": utcnow(),
                     }
                 )
         if new:
@@ -365,13 +376,12 @@ class _Batcher:
         return {by_index[i]: found[i] for i in by_index}
 
     def _sealed(self, b_id: uuid.UUID, row: MemberRow) -> dict[str, Any]:
-        seal, rid = self.cipher.seal, b_id.hex
+        identity = Identity(row.nir, row.last_name, row.first_name, row.birth_date)
         return {
             "nir_index": self.indexer.index("nir", row.nir) if row.nir else None,
-            "nir_enc": seal("beneficiaries", "nir", rid, row.nir) if row.nir else None,
-            "last_name_enc": seal("beneficiaries", "last_name", rid, row.last_name),
-            "first_name_enc": seal("beneficiaries", "first_name", rid, row.first_name),
-            "birth_date_enc": seal("beneficiaries", "birth_date", rid, row.birth_date.isoformat()),
+            "identity_enc": self.cipher.seal(
+                "beneficiaries", "identity", b_id.hex, identity.pack()
+            ),
             "birth_rank": row.birth_rank,
             "relationship": row.relationship,
             "key_version": self.cipher.active_version,
@@ -382,7 +392,8 @@ class _Batcher:
     ) -> None:
         if not fresh:
             return
-        now, beneficiaries, periods = utcnow(), [], []
+        beneficiaries: list[dict[str, Any]] = []
+        periods: list[dict[str, Any]] = []
         for key, row, digest in fresh:
             b_id = new_id()
             beneficiaries.append(
@@ -395,8 +406,6 @@ class _Batcher:
                     "status": "active",
                     "last_import_id": self.report.import_id,
                     "last_import_line": row.line,
-                    "created_at": now,
-                    "updated_at": now,
                     **self._sealed(b_id, row),
                 }
             )

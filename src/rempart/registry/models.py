@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -80,7 +81,7 @@ class Member(Base):
     member_index: Mapped[bytes] = mapped_column(INDEX)
     member_number_enc: Mapped[bytes] = mapped_column(LargeBinary)
     key_version: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
 
 
 class Beneficiary(Base):
@@ -99,10 +100,8 @@ class Beneficiary(Base):
     # HMAC of (AMC number, member number, birth date, birth rank): the rights-check key.
     rights_index: Mapped[bytes] = mapped_column(INDEX)
     nir_index: Mapped[bytes | None] = mapped_column(INDEX)
-    nir_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
-    last_name_enc: Mapped[bytes] = mapped_column(LargeBinary)
-    first_name_enc: Mapped[bytes] = mapped_column(LargeBinary)
-    birth_date_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    # NIR, names and birth date sealed together (see ``registry.identity``).
+    identity_enc: Mapped[bytes] = mapped_column(LargeBinary)
     birth_rank: Mapped[int] = mapped_column(SmallInteger)
     relationship: Mapped[str] = mapped_column(String(10))
     key_version: Mapped[int] = mapped_column(Integer)
@@ -111,8 +110,9 @@ class Beneficiary(Base):
     source_digest: Mapped[bytes] = mapped_column(INDEX)
     last_import_id: Mapped[uuid.UUID | None] = mapped_column()
     last_import_line: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Set by the database: bulk imports then send no timestamp per row.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
 
 
 class RightsPeriod(Base):

@@ -69,7 +69,7 @@ def _parse(line: int, raw: bytes, values: Row) -> ProfessionalRow:
     bic = _identifier(values, "bic", validate_bic)
     networks = tuple(n.strip() for n in values["networks"].split(";") if n.strip())
     for network in networks:
-        if not network.isalnum() or len(network) > 20:
+        if not (network.isascii() and network.isalnum()) or len(network) > 20:
             raise Invalid("networks", "each network code is 1 to 20 letters or digits")
     if len(networks) > NETWORK_CODES_MAX:
         raise Invalid("networks", f"at most {NETWORK_CODES_MAX} networks")

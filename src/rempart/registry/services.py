@@ -10,18 +10,20 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, BinaryIO
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rempart.crypto.keyring import PLATFORM_SCOPE
-from rempart.db import table_of, transaction, utcnow
+from rempart.db import transaction, utcnow
 from rempart.errors import Conflict, InvalidDocument, InvalidInput, NotFound, Problem
 from rempart.identifiers import InvalidIdentifier, validate_nir
 from rempart.platform import Platform
 from rempart.registry.csv_rows import FileError, RowError
+from rempart.registry.identity import Identity
 from rempart.registry.models import Beneficiary, Member, PlanVersion, Professional, Tenant
 from rempart.registry.plan_format import parse_plan, plan_to_json
 from rempart.registry.professional_file import ProfessionalRow, read_professional_file
+from rempart.registry.sealing import count_stale, reseal_batch
 
 _AMC_NUMBER = re.compile(r"[A-Za-z0-9]{1,10}")
 
@@ -56,12 +58,11 @@ def add_tenant(platform: Platform, amc_number: str, name: str) -> TenantView:
 def list_tenants(platform: Platform) -> list[TenantView]:
     with transaction(platform.sessions) as session:
         counts = {
-            table: {
-                tenant_id: n
-                for tenant_id, n in session.execute(
+            table: dict(
+                session.execute(
                     select(table.tenant_id, func.count()).group_by(table.tenant_id)
-                )
-            }
+                ).all()
+            )
             for table in (Member, Beneficiary, PlanVersion)
         }
         return [
@@ -219,6 +220,10 @@ def import_professionals(platform: Platform, stream: BinaryIO) -> ProfessionalsR
         if report.errors:
             session.rollback()
             report.inserted = report.updated = report.unchanged = 0
+            return report
+        final = platform.keyring.confirm_before_commit(session, PLATFORM_SCOPE, cipher)
+        while final is not cipher and reseal_batch(session, PLATFORM_SCOPE, final, _RESEAL_BATCH):
+            pass
     return report
 
 
@@ -267,16 +272,16 @@ def find_by_nir(platform: Platform, amc_number: str, nir: str) -> list[Beneficia
         ).all()
         matches = []
         for b, number_enc, member_id in rows:
-            rid = b.id.hex
+            who = Identity.unpack(
+                cipher.open("beneficiaries", "identity", b.id.hex, b.identity_enc)
+            )
             matches.append(
                 BeneficiaryMatch(
                     b.id,
                     cipher.open("members", "member_number", member_id.hex, number_enc),
-                    cipher.open("beneficiaries", "last_name", rid, b.last_name_enc),
-                    cipher.open("beneficiaries", "first_name", rid, b.first_name_enc),
-                    date.fromisoformat(
-                        cipher.open("beneficiaries", "birth_date", rid, b.birth_date_enc)
-                    ),
+                    who.last_name,
+                    who.first_name,
+                    who.birth_date,
                     b.birth_rank,
                     b.relationship,
                     b.status,
@@ -306,12 +311,6 @@ def rotate_master_key(platform: Platform) -> int:
     return count
 
 
-# Tables sealed under a tenant's data key, with their sealed columns.
-_TENANT_SEALED: tuple[tuple[Any, tuple[str, ...]], ...] = (
-    (Member, ("member_number_enc",)),
-    (Beneficiary, ("nir_enc", "last_name_enc", "first_name_enc", "birth_date_enc")),
-)
-_PLATFORM_SEALED: tuple[tuple[Any, tuple[str, ...]], ...] = ((Professional, ("iban_enc",)),)
 _RESEAL_BATCH = 1000
 
 
@@ -321,57 +320,28 @@ def rotate_data_key(
     """Move a scope (an insurer, or the platform when ``amc_number`` is None) to a new data key.
 
     New writes use the new key as soon as it exists; rows are re-sealed in small transactions
-    while the service runs; the old key is destroyed once nothing is sealed under it.
+    while the service runs; the old key is destroyed once nothing is sealed under it, checked in
+    the transaction that destroys it.
     """
     with transaction(platform.sessions) as session:
-        if amc_number is None:
-            scope, owner, tables = PLATFORM_SCOPE, None, _PLATFORM_SEALED
-        else:
-            tenant = tenant_by_amc(session, amc_number)
-            scope, owner, tables = tenant.scope, tenant.id, _TENANT_SEALED
+        scope = PLATFORM_SCOPE if amc_number is None else tenant_by_amc(session, amc_number).scope
         version = platform.keyring.start_data_rotation(session, scope)
-
-    def stale(model: Any) -> Any:
-        query = select(model).where(model.key_version < version)
-        return query if owner is None else query.where(model.tenant_id == owner)
-
-    with transaction(platform.sessions) as session:
-        total = sum(
-            session.scalar(select(func.count()).select_from(stale(m).subquery())) or 0
-            for m, _ in tables
-        )
+        total = count_stale(session, scope, version)
     done = 0
-    for model, columns in tables:
-        while True:
-            with transaction(platform.sessions) as session:
-                cipher = platform.keyring.cipher(session, scope)
-                rows = session.scalars(stale(model).limit(_RESEAL_BATCH)).all()
-                if not rows:
-                    break
-                changes = []
-                for row in rows:
-                    values: dict[str, Any] = {"r_id": row.id, "key_version": version}
-                    for column in columns:
-                        sealed = getattr(row, column)
-                        name = column.removesuffix("_enc")
-                        values[column] = (
-                            None
-                            if sealed is None
-                            else cipher.seal(
-                                model.__tablename__,
-                                name,
-                                row.id.hex,
-                                cipher.open(model.__tablename__, name, row.id.hex, sealed),
-                            )
-                        )
-                    changes.append(values)
-                table = table_of(model)
-                session.execute(update(table).where(table.c.id == bindparam("r_id")), changes)
-                done += len(rows)
-            if progress:
-                progress(done, total)
-    with transaction(platform.sessions) as session:
-        platform.keyring.drop_previous_data_keys(session, scope)
+    while True:
+        with transaction(platform.sessions) as session:
+            cipher = platform.keyring.cipher(session, scope)
+            resealed = reseal_batch(session, scope, cipher, _RESEAL_BATCH)
+            if not resealed:
+                # A writer that sealed under the old key before the rotation has committed by
+                # now (it holds a share lock on the key until it commits): nothing is left.
+                platform.keyring.drop_previous_data_keys(session, scope)
+                break
+        done += resealed
+        if progress:
+            progress(done, max(total, done))
+    if progress:
+        progress(done, done)
     return done
 
 

@@ -1,4 +1,4 @@
-"""registry: tenants, keys, plans, members, beneficiaries, rights, professionals
+"""Registry: tenants, data keys, plans, members, beneficiaries, rights, professionals
 
 Revision ID: 0001
 Revises: (none)
@@ -97,7 +97,12 @@ def upgrade() -> None:
         sa.Column("member_index", sa.LargeBinary(length=16), nullable=False),
         sa.Column("member_number_enc", sa.LargeBinary(), nullable=False),
         sa.Column("key_version", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
         sa.ForeignKeyConstraint(
             ["tenant_id"], ["tenants.id"], name=op.f("fk_members_tenant_id_tenants")
         ),
@@ -137,10 +142,7 @@ def upgrade() -> None:
         sa.Column("member_id", sa.Uuid(), nullable=False),
         sa.Column("rights_index", sa.LargeBinary(length=16), nullable=False),
         sa.Column("nir_index", sa.LargeBinary(length=16), nullable=True),
-        sa.Column("nir_enc", sa.LargeBinary(), nullable=True),
-        sa.Column("last_name_enc", sa.LargeBinary(), nullable=False),
-        sa.Column("first_name_enc", sa.LargeBinary(), nullable=False),
-        sa.Column("birth_date_enc", sa.LargeBinary(), nullable=False),
+        sa.Column("identity_enc", sa.LargeBinary(), nullable=False),
         sa.Column("birth_rank", sa.SmallInteger(), nullable=False),
         sa.Column("relationship", sa.String(length=10), nullable=False),
         sa.Column("key_version", sa.Integer(), nullable=False),
@@ -148,8 +150,18 @@ def upgrade() -> None:
         sa.Column("source_digest", sa.LargeBinary(length=16), nullable=False),
         sa.Column("last_import_id", sa.Uuid(), nullable=True),
         sa.Column("last_import_line", sa.Integer(), nullable=True),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
+        sa.Column(
+            "updated_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("(CURRENT_TIMESTAMP)"),
+            nullable=False,
+        ),
         sa.ForeignKeyConstraint(
             ["member_id"], ["members.id"], name=op.f("fk_beneficiaries_member_id_members")
         ),

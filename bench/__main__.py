@@ -1,0 +1,13 @@
+"""Run every benchmark: `make bench` (or `python -m bench`)."""
+
+from __future__ import annotations
+
+import os
+
+from bench import import_members
+
+rows = int(os.environ.get("REMPART_BENCH_ROWS", "50000"))
+import_members.main(rows, rounds=3, database_url=None)
+postgres = os.environ.get("REMPART_BENCH_POSTGRES_URL")
+if postgres:
+    import_members.main(rows, rounds=3, database_url=postgres)
