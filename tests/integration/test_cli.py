@@ -107,7 +107,7 @@ def test_member_import_reports_counts_and_exit_status(ready: Path, tmp_path: Pat
     code, output = rempart(
         "members", "import", "--amc-number", AMC, str(bad), "--partial", "--json"
     )
-    assert code == 2
+    assert code == 3
     report = json.loads(output)
     assert (report["committed"], report["rejected"], report["unchanged"]) == (True, 1, 29)
     assert Path(report["quarantine_file"]).exists()
@@ -128,6 +128,12 @@ def test_professionals_are_imported_all_or_nothing(ready: Path, tmp_path: Path) 
     file.write_text("\n".join([header, *rows]) + "\n")
     assert "inserted 2" in ok("professionals", "import", str(file))
     assert "unchanged 2" in ok("professionals", "import", str(file))
+    file.write_text(
+        "\n".join([header, rows[0].replace("BNPAFRPPXXX", "SOGEFRPPXXX"), rows[1]]) + "\n"
+    )
+    code, output = rempart("professionals", "import", str(file))
+    assert code == 1
+    assert "line 2, bic: differs from the account on file" in output
 
 
 def test_keys_rotate_and_shred(ready: Path, tmp_path: Path) -> None:

@@ -240,3 +240,53 @@ def test_progress_reaches_the_file_size(insurer: Platform) -> None:
     run(insurer, data, progress=seen.append)
     assert seen[-1] == len(data)
     assert seen == sorted(seen)
+
+
+def test_a_partial_full_import_with_rejected_rows_closes_nobody(insurer: Platform) -> None:
+    run(insurer, member_file(PEOPLE[:20]))
+    people = PEOPLE[:19]  # the 20th person is absent...
+    people[3] = people[3].but(nir=people[3].nir[:13] + "00")  # ...and a row has a typo
+    report = run(insurer, member_file(people), partial=True)
+    assert (report.committed, report.rejected, report.closed) == (True, 1, 0)
+    (absent,) = find_by_nir(insurer, AMC, PEOPLE[19].nir)
+    (mistyped,) = find_by_nir(insurer, AMC, PEOPLE[3].nir)
+    assert (absent.status, mistyped.status) == ("active", "active")
+
+
+def test_an_empty_full_file_is_refused(insurer: Platform) -> None:
+    run(insurer, member_file(PEOPLE[:5]))
+    with pytest.raises(InvalidInput, match="no rows"):
+        run(insurer, member_file([]))
+    assert run(insurer, member_file([]), delta=True).rows == 0  # an empty delta is harmless
+    assert count(insurer, Beneficiary) == 5
+
+
+def test_a_full_file_closing_most_people_is_refused_unless_allowed(insurer: Platform) -> None:
+    run(insurer, member_file(PEOPLE[:100]))
+    with pytest.raises(InvalidInput, match="would close 60 beneficiaries"):
+        run(insurer, member_file(PEOPLE[:40]))
+    (still,) = find_by_nir(insurer, AMC, PEOPLE[99].nir)
+    assert still.status == "active"
+    report = run(insurer, member_file(PEOPLE[:40]), allow_mass_closure=True)
+    assert report.closed == 60
+
+
+def test_a_refused_file_reports_no_counts_and_a_clean_one_writes_no_report(
+    insurer: Platform, tmp_path: Path
+) -> None:
+    errors, quarantine = tmp_path / "errors.csv", tmp_path / "quarantine.csv"
+    quarantine.write_text("a file of the user's that must survive")
+    clean = run(insurer, member_file(PEOPLE[:10]), errors_path=errors, quarantine_path=quarantine)
+    assert (clean.errors_path, clean.quarantine_path) == (None, None)
+    assert not errors.exists()
+    assert quarantine.read_text() == "a file of the user's that must survive"
+    people = PEOPLE[:30]
+    people[20] = people[20].but(birth_rank="x")
+    refused = run(insurer, member_file(people), errors_path=errors)
+    assert not refused.committed
+    assert (refused.inserted, refused.updated, refused.unchanged, refused.closed) == (0, 0, 0, 0)
+    assert refused.errors_path == errors
+    assert errors.read_text().splitlines() == [
+        "line,column,reason",
+        "22,birth_rank,must be a digit from 1 to 9",
+    ]

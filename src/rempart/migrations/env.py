@@ -3,6 +3,7 @@
 from alembic import context
 
 import rempart.crypto.models
+import rempart.identity.models
 import rempart.registry.models  # noqa: F401  (registers the tables)
 from rempart.db import Base
 

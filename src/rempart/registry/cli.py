@@ -28,6 +28,7 @@ professionals = typer.Typer(
 keys = typer.Typer(help="Key management: master key and data key rotation.", no_args_is_help=True)
 
 AmcNumber = Annotated[str, typer.Option("--amc-number", help="The insurer's AMC number.")]
+PARTIAL_EXIT = 3  # 2 is the exit status of a usage error
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print a JSON document instead of text.")]
 
 
@@ -139,11 +140,14 @@ def members_import(
     quarantine: Annotated[
         Path | None, typer.Option(help="Where to write rejected rows (--partial).")
     ] = None,
+    allow_mass_closure: Annotated[
+        bool, typer.Option(help="Let a full file close more than half of the insurer's people.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Import a member file: validated, encrypted, all or nothing unless --partial.
 
-    Exit status: 0 imported, 1 refused (nothing changed), 2 imported with rows set aside.
+    Exit status: 0 imported, 1 refused (nothing changed), 3 imported with rows set aside.
     """
     with platform() as p:
         _readable(file)
@@ -153,6 +157,7 @@ def members_import(
             delta=delta,
             partial=partial,
             effective_date=effective_date.date() if effective_date else None,
+            allow_mass_closure=allow_mass_closure,
             errors_path=errors or folder / f"{stamp}-{amc_number}-errors.csv",
             quarantine_path=quarantine or folder / f"{stamp}-{amc_number}-quarantine.csv",
         )
@@ -165,7 +170,7 @@ def members_import(
     if not report.committed:
         raise typer.Exit(1)
     if report.rejected:
-        raise typer.Exit(2)
+        raise typer.Exit(PARTIAL_EXIT)
 
 
 def _print_import(report: ImportReport, as_json: bool) -> None:
@@ -190,7 +195,8 @@ def _print_import(report: ImportReport, as_json: bool) -> None:
     out.print(f"{report.mode} import {verdict}")
     out.print(", ".join(f"{k} {v}" for k, v in counts.items()))
     if report.rejected:
-        out.print(f"first rejected rows (all {report.rejected} are in {report.errors_path}):")
+        where = f" (the full list: {report.errors_path})" if report.errors_path else ""
+        out.print(f"rejected rows: {report.rejected}{where}")
         for e in report.errors[:20]:
             out.print(
                 f"  line {e.line}{', ' + e.column if e.column else ''}: {e.reason}", highlight=False

@@ -11,15 +11,15 @@ import csv
 import hashlib
 import os
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from rempart.crypto.fields import BlindIndexer, FieldCipher
@@ -42,6 +42,10 @@ from rempart.registry.rights import Period, apply_period, close_periods
 from rempart.registry.sealing import reseal_batch
 
 ERRORS_KEPT = 50  # errors kept in memory for the summary; the report file has them all
+# A full file that would close more than this share of an insurer's people is refused unless
+# allowed: a truncated or mistaken extract must not end half a population's rights.
+MASS_CLOSURE = 0.5
+PARIS = ZoneInfo("Europe/Paris")
 _BENEFICIARIES = table_of(Beneficiary)
 # Bulk statements: the SET clause comes from each parameter dict's column keys.
 _BY_ID = update(_BENEFICIARIES).where(_BENEFICIARIES.c.id == bindparam("b_id"))
@@ -60,7 +64,6 @@ class ImportReport:
     closed: int = 0
     rejected: int = 0
     errors: list[RowError] = field(default_factory=list)
-    reasons: Counter[str] = field(default_factory=Counter)
     errors_path: Path | None = None
     quarantine_path: Path | None = None
 
@@ -70,35 +73,41 @@ class ImportOptions:
     delta: bool = False
     partial: bool = False
     effective_date: date | None = None  # rights of absent beneficiaries close the day before
+    allow_mass_closure: bool = False  # a full file may close more than MASS_CLOSURE of them
     errors_path: Path | None = None
     quarantine_path: Path | None = None
     progress: Callable[[int], None] | None = None  # called with the bytes read so far
 
 
 class _Sink:
-    """Where rejected rows go: the error report (no values) and, if partial, the quarantine."""
+    """Where rejected rows go: the error report (no values) and, if partial, the quarantine.
 
-    def __init__(self, report: ImportReport, options: ImportOptions, header: bytes) -> None:
-        self.report = report
-        self._errors = _private_file(options.errors_path)
-        if self._errors:
-            self._writer = csv.writer(self._errors)
-            self._writer.writerow(["line", "column", "reason"])
-        self._quarantine = (
-            _private_file(options.quarantine_path, binary=True) if options.partial else None
-        )
-        if self._quarantine:
-            self._quarantine.write(header)
+    The files are created at the first rejected row: a clean import leaves none behind.
+    """
+
+    def __init__(self, report: ImportReport, options: ImportOptions) -> None:
+        self.report, self.options = report, options
+        self._errors: Any = None
+        self._writer: Any = None
+        self._quarantine: Any = None
 
     def reject(self, error: RowError) -> None:
-        report = self.report
+        report, options = self.report, self.options
         report.rejected += 1
-        report.reasons[f"{error.column or 'line'}: {error.reason}"] += 1
         if len(report.errors) < ERRORS_KEPT:
             report.errors.append(RowError(error.line, error.column, error.reason, b""))
-        if self._errors:
+        if options.errors_path and self._errors is None:
+            self._errors = _private_file(options.errors_path)
+            self._writer = csv.writer(self._errors)
+            self._writer.writerow(["line", "column", "reason"])
+            report.errors_path = options.errors_path
+        if self._writer:
             self._writer.writerow([error.line, error.column, error.reason])
-        if self._quarantine:
+        if options.partial and options.quarantine_path:
+            if self._quarantine is None:
+                self._quarantine = _private_file(options.quarantine_path, binary=True)
+                self._quarantine.write(",".join(COLUMNS).encode() + b"\n")
+                report.quarantine_path = options.quarantine_path
             self._quarantine.write(error.raw if error.raw.endswith(b"\n") else error.raw + b"\n")
 
     def close(self) -> None:
@@ -107,12 +116,11 @@ class _Sink:
                 f.close()
 
 
-def _private_file(path: Path | None, binary: bool = False) -> Any:
-    if path is None:
-        return None
+def _private_file(path: Path, binary: bool = False) -> Any:
     path.parent.mkdir(parents=True, exist_ok=True)
     # The quarantine holds the insurer's rejected rows, personal data included: owner only.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that already existed
     return os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
 
 
@@ -144,10 +152,11 @@ def import_members(
 ) -> ImportReport:
     """Import a member file for the insurer ``amc_number``; see the module docstring."""
     started = utcnow()
-    today = options.effective_date or started.date()
+    # Rights are French business dates: "today" is the date in Paris, not in UTC.
+    today = options.effective_date or started.astimezone(PARIS).date()
     report = ImportReport(import_id=new_id(), mode="delta" if options.delta else "full")
     hashing = _Hashing(stream, options.progress)
-    sink = None
+    sink = _Sink(report, options)
     try:
         with platform.sessions() as session:
             session.begin()
@@ -163,16 +172,23 @@ def import_members(
                 first = next(rows, None)
             except FileError as exc:
                 raise InvalidInput(str(exc), field="file") from None
-            sink = _Sink(report, options, ",".join(COLUMNS).encode() + b"\n")
-            batch_size = platform.settings.import_batch_size
+            if first is None and not options.delta:
+                raise InvalidInput(
+                    "the file has no rows: as a full file it would close every beneficiary "
+                    "of the insurer",
+                    field="file",
+                )
             batcher = _Batcher(session, tenant, cipher, indexer, plans, report, sink)
             stream_rows = rows if first is None else _chain(first, rows)
-            while chunk := list(islice(stream_rows, batch_size)):
+            while chunk := list(islice(stream_rows, platform.settings.import_batch_size)):
                 batcher.process(chunk)
-            if not options.delta:
+            # A rejected row's person is absent from what was imported, not from the insurer's
+            # file: with rows set aside, a full import closes nobody.
+            if not options.delta and report.rejected == 0:
                 report.closed = _close_absent(
                     session, tenant_id, report.import_id, today - timedelta(days=1)
                 )
+                _check_mass_closure(session, tenant_id, report, options)
             report.committed = report.rejected == 0 or options.partial
             if report.committed:
                 _seal_under_active_key(platform, session, tenant.scope, cipher)
@@ -180,24 +196,36 @@ def import_members(
                 session.commit()
             else:
                 session.rollback()
+                report.inserted = report.updated = report.unchanged = report.closed = 0
         if not report.committed:
             # The file is refused, but that it was sent and refused is part of the record.
             with platform.sessions.begin() as session:
                 session.add(_record(tenant_id, report, options, hashing, started))
     finally:
-        if sink:
-            sink.close()
+        sink.close()
         if options.progress:
             options.progress(hashing.read)
-    report.errors_path = options.errors_path if report.rejected else None
-    report.quarantine_path = (
-        options.quarantine_path if report.rejected and options.partial else None
-    )
-    if not report.rejected and options.errors_path:
-        options.errors_path.unlink(missing_ok=True)
-    if not (report.rejected and options.partial) and options.quarantine_path:
-        options.quarantine_path.unlink(missing_ok=True)
     return report
+
+
+def _check_mass_closure(
+    session: Session, tenant_id: uuid.UUID, report: ImportReport, options: ImportOptions
+) -> None:
+    if options.allow_mass_closure or not report.closed:
+        return
+    remaining = session.scalar(
+        select(func.count())
+        .select_from(Beneficiary)
+        .where(Beneficiary.tenant_id == tenant_id, Beneficiary.status == "active")
+    )
+    share = report.closed / (report.closed + (remaining or 0))
+    if share > MASS_CLOSURE:
+        raise InvalidInput(
+            f"this full file would close {report.closed} beneficiaries ({share:.0%} of the "
+            f"insurer's): refused, nothing changed; if this is intended, import it again with "
+            "--allow-mass-closure",
+            field="file",
+        )
 
 
 def _chain(

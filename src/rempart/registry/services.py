@@ -192,17 +192,19 @@ def import_professionals(platform: Platform, stream: BinaryIO) -> ProfessionalsR
                         am_number=row.am_number,
                         iban_enc=cipher.seal("professionals", "iban", pro_id.hex, row.iban),
                         iban_hint=iban_hint(row.iban),
+                        bic=row.bic,
                         key_version=cipher.active_version,
                         **_professional_fields(row),
                     )
                 )
                 report.inserted += 1
                 continue
-            if cipher.open("professionals", "iban", current.id.hex, current.iban_enc) != row.iban:
+            iban_on_file = cipher.open("professionals", "iban", current.id.hex, current.iban_enc)
+            if (iban_on_file, current.bic) != (row.iban, row.bic):
                 report.errors.append(
                     RowError(
                         row.line,
-                        "iban",
+                        "iban" if iban_on_file != row.iban else "bic",
                         "differs from the account on file; a bank-details change needs step-up "
                         "authentication and confirmation, not a file",
                         b"",
@@ -235,7 +237,6 @@ def _professional_fields(row: ProfessionalRow) -> dict[str, Any]:
         "profession": row.profession,
         "optam": row.optam,
         "networks": ";".join(row.networks),
-        "bic": row.bic,
     }
 
 

@@ -1,0 +1,1 @@
+"""Users, roles, passwords, second factors, API clients and sessions."""

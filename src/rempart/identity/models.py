@@ -1,0 +1,45 @@
+"""User accounts. An account is bound to what its role may act for: a professional or a tenant.
+
+The e-mail address is personal data: sealed under the platform key, found by its blind index.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, LargeBinary, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from rempart.db import Base, UTCDateTime
+from rempart.registry.models import INDEX, new_id
+
+ROLES = ("professional", "amc", "operator", "security")
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("role IN ('professional', 'amc', 'operator', 'security')", name="role"),
+        # A professional account acts for one professional, an insurer's for one tenant, staff
+        # for neither: the binding is part of the row, so no query can forget it.
+        CheckConstraint(
+            "(role = 'professional' AND professional_id IS NOT NULL AND tenant_id IS NULL)"
+            " OR (role = 'amc' AND tenant_id IS NOT NULL AND professional_id IS NULL)"
+            " OR (role IN ('operator', 'security') AND tenant_id IS NULL"
+            " AND professional_id IS NULL)",
+            name="binding",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    email_index: Mapped[bytes] = mapped_column(INDEX, unique=True)
+    email_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    role: Mapped[str] = mapped_column(String(12))
+    tenant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("tenants.id"), index=True)
+    professional_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("professionals.id"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(10), default="active")  # active | locked | frozen
+    key_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
