@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from rempart.cli_support import err, out, reported_errors
+from rempart.ledger.cli import ledger
 from rempart.platform import initialise
 from rempart.registry.cli import keys, members, plans, professionals, tenants
 from rempart.registry.demo_cli import demo_data
@@ -23,6 +24,7 @@ app.add_typer(plans, name="plans")
 app.add_typer(members, name="members")
 app.add_typer(professionals, name="professionals")
 app.add_typer(keys, name="keys")
+app.add_typer(ledger, name="ledger")
 app.command("demo-data")(demo_data)
 
 

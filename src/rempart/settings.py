@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     database_url: str | None = None
     master_key_file: Path | None = None
     redis_url: str | None = None
+    # Names the log in its signed checkpoints (C2SP tlog-checkpoint origin line) and the key.
+    ledger_origin: str = "rempart.local/ledger"
     # Rows per database round trip during imports: large enough to amortise the round trip,
     # small enough that one batch of ciphertexts stays a few megabytes.
     import_batch_size: int = Field(default=2000, ge=1, le=50_000)

@@ -37,7 +37,10 @@ FRAMEWORKS = (
 IMPURE_OWN = ("rempart.db", "rempart.platform", "rempart.settings", "rempart.cli")
 CLOCK = {"now", "utcnow", "today", "time", "monotonic", "perf_counter"}
 # Leaves that know no capability (rule 3 of ARCHITECTURE.md).
-LEAVES = {"crypto": ("rempart.registry",), "ledger": ("rempart.registry", "rempart.crypto")}
+LEAVES = {
+    "crypto": ("rempart.registry", "rempart.identity", "rempart.ledger"),
+    "ledger": ("rempart.registry", "rempart.identity"),
+}
 
 
 def imports_of(path: Path) -> set[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,7 @@ from rempart.crypto.models import DataKey
 from rempart.errors import NotFound
 
 PLATFORM_SCOPE = "platform"
-DATA, INDEX = "data", "index"
+DATA, INDEX, SIGN = "data", "index", "sign"
 
 
 def _context(scope: str, purpose: str, version: int) -> bytes:
@@ -34,6 +35,7 @@ class Keyring:
         self.provider = provider
         self._ciphers: dict[str, FieldCipher] = {}
         self._indexers: dict[str, BlindIndexer] = {}
+        self._signer: Ed25519PrivateKey | None = None
 
     def create_scope(self, session: Session, scope: str) -> None:
         """Give a new scope its first data key and its index key."""
@@ -93,6 +95,20 @@ class Keyring:
         key = self.provider.unwrap(row.wrapped, _context(scope, INDEX, row.version))
         indexer = self._indexers[scope] = BlindIndexer(key)
         return indexer
+
+    def signing_key(self, session: Session) -> Ed25519PrivateKey:
+        """The platform's Ed25519 key for ledger checkpoints, created on first use."""
+        if self._signer is None:
+            rows = session.scalars(
+                select(DataKey).where(DataKey.scope == PLATFORM_SCOPE, DataKey.purpose == SIGN)
+            ).all()
+            if not rows:
+                self._add(session, PLATFORM_SCOPE, SIGN, 1)
+                rows = self._rows(session, PLATFORM_SCOPE, SIGN)
+            (row,) = rows
+            seed = self.provider.unwrap(row.wrapped, _context(PLATFORM_SCOPE, SIGN, row.version))
+            self._signer = Ed25519PrivateKey.from_private_bytes(seed)
+        return self._signer
 
     def forget(self, scope: str) -> None:
         self._ciphers.pop(scope, None)

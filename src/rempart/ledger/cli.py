@@ -1,0 +1,91 @@
+"""Commands of the ledger: verify it, prove an entry, sign a checkpoint, show the verifier key."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated
+
+import typer
+
+from rempart.cli_support import byte_progress, out, platform, print_json
+from rempart.ledger import services
+from rempart.ledger.checkpoint import verifier_key_string
+
+ledger = typer.Typer(
+    help="The tamper-evident log of every access to personal data.", no_args_is_help=True
+)
+
+
+@ledger.command("verify")
+def verify(
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report.")] = False,
+) -> None:
+    """Recompute the whole log against its stored tree and every signed checkpoint.
+
+    Exit status 0 when intact, 1 when anything was modified, deleted or inserted (each is named).
+    """
+    with platform() as p, byte_progress(0, "verifying") as bar:
+        task = bar.add_task("verify", total=None)
+        report = services.verify_ledger(
+            p.sessions,
+            p.keyring,
+            p.settings.ledger_origin,
+            lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    if as_json:
+        print_json(
+            {
+                "size": report.size,
+                "entries": report.entries,
+                "checkpoints": report.checkpoints,
+                "intact": report.intact,
+                "problems": report.problems,
+            }
+        )
+    elif report.intact:
+        out.print(
+            f"ledger intact: {report.size} entries, {report.checkpoints} checkpoints verified"
+        )
+    else:
+        out.print(f"[bold red]ledger altered[/]: {len(report.problems)} problems")
+        for problem in report.problems:
+            out.print(f"  - {problem}", highlight=False)
+    if not report.intact:
+        raise typer.Exit(1)
+
+
+@ledger.command("prove")
+def prove(
+    event: Annotated[int, typer.Option("--event", help="The entry's sequence number.")],
+    size: Annotated[int | None, typer.Option(help="Tree size (default: the current one).")] = None,
+) -> None:
+    """Print the inclusion proof of an entry (RFC 9162), as JSON, for offline verification."""
+    with platform() as p:
+        proof = services.prove_inclusion(p.sessions, event, size)
+    b64 = base64.b64encode
+    print_json(
+        {
+            "leafIdx": proof.seq,
+            "treeSize": proof.size,
+            "leafHash": b64(proof.leaf_hash).decode(),
+            "root": b64(proof.root).decode(),
+            "proof": [b64(h).decode() for h in proof.proof],
+            "event": proof.event.decode(),
+        }
+    )
+
+
+@ledger.command("checkpoint")
+def checkpoint() -> None:
+    """Sign the log's current size and root, and print the checkpoint (a signed note)."""
+    with platform() as p:
+        note = services.make_checkpoint(p.sessions, p.keyring, p.settings.ledger_origin)
+    typer.echo(note, nl=False)
+
+
+@ledger.command("public-key")
+def public_key() -> None:
+    """Print the verifier key (signed-note format) with which insurers check checkpoints."""
+    with platform() as p:
+        key = services.public_key(p.sessions, p.keyring)
+        typer.echo(verifier_key_string(p.settings.ledger_origin, key))

@@ -1,0 +1,71 @@
+"""Access events: what the ledger records, and their canonical encoding (the Merkle leaves).
+
+Pure. The encoding is JSON with sorted keys, no insignificant white space and UTF-8: one event
+has one encoding, so a leaf hash can be recomputed from the event by anyone who holds it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+ENCODING_VERSION = 1
+
+
+class Tag(StrEnum):
+    """Security events, named ``source:subject:action`` (ARCHITECTURE.md rule 6)."""
+
+    RIGHTS_READ = "beneficiary:rights:read"
+    IDENTITY_READ = "beneficiary:identity:read"
+    PRIOR_AGREEMENT_CREATED = "beneficiary:prior-agreement:create"
+    CLAIM_READ = "beneficiary:claim:read"
+    LOGIN_SUCCESS = "account:login:success"
+    LOGIN_FAILURE = "account:login:failure"
+    ACCOUNT_FROZEN = "account:frozen"
+    ACCOUNT_UNFROZEN = "account:unfrozen"
+    BANK_DETAILS_CHANGED = "professional:bank-details:change"
+    KEYS_ROTATED = "platform:keys:rotate"
+    TENANT_SHREDDED = "tenant:data:shred"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessEvent:
+    """Who did what to whose data, from where, why, and how it ended.
+
+    ``beneficiary`` is a keyed pseudonym (never a NIR or a name); ``tenant`` is the AMC number of
+    the insurer whose member it is; ``fields`` lists what was disclosed.
+    """
+
+    at: datetime
+    tag: str
+    actor: str
+    outcome: str
+    purpose: str = ""
+    organisation: str | None = None
+    tenant: str | None = None
+    beneficiary: str | None = None
+    fields: tuple[str, ...] = field(default_factory=tuple)
+    ip: str | None = None
+    user_agent: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None:
+            raise ValueError("an event's time must be an aware UTC datetime")
+
+    def encode(self) -> bytes:
+        data = asdict(self)
+        data["at"] = self.at.astimezone(UTC).isoformat(timespec="microseconds")
+        data["fields"] = list(self.fields)
+        data["v"] = ENCODING_VERSION
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def decode(cls, encoded: bytes) -> AccessEvent:
+        data = json.loads(encoded)
+        if data.pop("v", None) != ENCODING_VERSION:
+            raise ValueError("unknown event encoding version")
+        data["at"] = datetime.fromisoformat(data["at"])
+        data["fields"] = tuple(data["fields"])
+        return cls(**data)

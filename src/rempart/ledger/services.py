@@ -1,0 +1,303 @@
+"""Use cases of the ledger: append events, prove, checkpoint, verify (RFC 9162, C2SP).
+
+Appends lock the head row, so leaves are numbered without gaps across every process; each
+append stores the tree nodes it completes, so proofs never rehash leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from rempart.crypto.keyring import Keyring
+from rempart.db import table_of, transaction, utcnow
+from rempart.errors import InvalidInput, NotFound, VerificationError
+from rempart.ledger import merkle, nodes
+from rempart.ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from rempart.ledger.events import AccessEvent
+from rempart.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerHead, LedgerNode
+
+HEAD_ID = 1
+VERIFY_CHUNK = 10_000
+
+
+def _head(session: Session, lock: bool) -> LedgerHead:
+    query = select(LedgerHead).where(LedgerHead.id == HEAD_ID)
+    head = session.scalar(query.with_for_update() if lock else query)
+    if head is None:
+        head = LedgerHead(id=HEAD_ID, size=0)
+        session.add(head)
+        session.flush()
+    return head
+
+
+def _stored(session: Session) -> Callable[[int, int], bytes]:
+    cache: dict[tuple[int, int], bytes] = {}
+
+    def lookup(level: int, index: int) -> bytes:
+        if (level, index) not in cache:
+            found = session.get(LedgerNode, (level, index))
+            if found is None:
+                raise VerificationError(f"expected tree node ({level}, {index}), got none")
+            cache[(level, index)] = found.hash
+        return cache[(level, index)]
+
+    return lookup
+
+
+def append_events(session: Session, events: Sequence[AccessEvent]) -> list[int]:
+    """Append events in the caller's transaction; returns their sequence numbers."""
+    if not events:
+        return []
+    head = _head(session, lock=True)
+    stored = _stored(session)
+    siblings = {level: stored(level, index) for level, index in nodes.frontier(head.size)}
+    entries, completed, first = [], [], head.size
+    for offset, event in enumerate(events):
+        encoded = event.encode()
+        completed += nodes.append(first + offset, merkle.leaf_hash(encoded), siblings)
+        entries.append(
+            {
+                "seq": first + offset,
+                "at": event.at,
+                "tag": event.tag,
+                "actor": event.actor,
+                "tenant": event.tenant,
+                "beneficiary": event.beneficiary,
+                "event": encoded,
+            }
+        )
+    session.execute(insert(table_of(LedgerEntry)), entries)
+    session.execute(
+        insert(table_of(LedgerNode)),
+        [{"level": lv, "index": i, "hash": h} for lv, i, h in completed],
+    )
+    head.size = first + len(events)
+    session.flush()
+    return list(range(first, head.size))
+
+
+def tree_size(session: Session) -> int:
+    return _head(session, lock=False).size
+
+
+def root_at(session: Session, size: int) -> bytes:
+    if size == 0:
+        return merkle.EMPTY_ROOT
+    return nodes.subtree_hash(0, size, _stored(session))
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    seq: int
+    size: int
+    leaf_hash: bytes
+    proof: list[bytes]
+    root: bytes
+    event: bytes
+
+
+def prove_inclusion(
+    sessions: sessionmaker[Session], seq: int, size: int | None = None
+) -> InclusionProof:
+    """The proof that entry ``seq`` is in the tree of ``size`` leaves (default: the current)."""
+    with transaction(sessions) as session:
+        size = tree_size(session) if size is None else size
+        if not 0 <= seq < size <= tree_size(session):
+            raise InvalidInput(f"entry {seq} is not in a tree of {size} entries", field="seq")
+        entry = session.get(LedgerEntry, seq)
+        if entry is None:
+            raise NotFound(f"entry {seq} is missing from the ledger")
+        stored = _stored(session)
+        proof = merkle.inclusion_proof(
+            seq, size, lambda start, end: nodes.subtree_hash(start, end, stored)
+        )
+        return InclusionProof(
+            seq, size, merkle.leaf_hash(entry.event), proof, root_at(session, size), entry.event
+        )
+
+
+def prove_consistency(sessions: sessionmaker[Session], size1: int, size2: int) -> list[bytes]:
+    with transaction(sessions) as session:
+        if not 0 < size1 <= size2 <= tree_size(session):
+            raise InvalidInput("sizes must satisfy 0 < size1 <= size2 <= the tree size")
+        stored = _stored(session)
+        return merkle.consistency_proof(
+            size1, size2, lambda start, end: nodes.subtree_hash(start, end, stored)
+        )
+
+
+def make_checkpoint(sessions: sessionmaker[Session], keyring: Keyring, origin: str) -> str:
+    """Sign the current size and root; returns the note (kept, and handed to insurers)."""
+    with transaction(sessions) as session:
+        size = _head(session, lock=True).size
+        existing = session.get(LedgerCheckpoint, size)
+        if existing is not None:
+            return existing.note
+        root = root_at(session, size)
+        note = sign_checkpoint(Checkpoint(origin, size, root), origin, keyring.signing_key(session))
+        session.add(LedgerCheckpoint(size=size, root=root, note=note, created_at=utcnow()))
+        return note
+
+
+def public_key(sessions: sessionmaker[Session], keyring: Keyring) -> Ed25519PublicKey:
+    with transaction(sessions) as session:
+        return keyring.signing_key(session).public_key()
+
+
+@dataclass
+class LedgerReport:
+    size: int = 0
+    entries: int = 0
+    checkpoints: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+
+def verify_ledger(
+    sessions: sessionmaker[Session],
+    keyring: Keyring,
+    origin: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> LedgerReport:
+    """Recompute the whole tree from the entries and check it against the stored nodes and every
+    signed checkpoint; name each entry or node that was modified, deleted or inserted."""
+    report = LedgerReport()
+    with transaction(sessions) as session:
+        report.size = size = tree_size(session)
+        key = keyring.signing_key(session).public_key()
+        checkpoints = _checked_checkpoints(session, origin, key, report)
+        siblings: dict[int, bytes] = {}
+        expected = 0
+        for chunk in _chunks(session):
+            recomputed: dict[tuple[int, int], bytes] = {}
+            for entry in chunk:
+                report.entries += 1
+                if entry.seq >= size:
+                    report.problems.append(
+                        f"entry {entry.seq} lies beyond the head ({size}): inserted"
+                    )
+                    continue
+                while expected < entry.seq:
+                    report.problems.append(f"entry {expected} is missing: deleted")
+                    expected = _skip(session, expected, siblings)
+                _check_columns(entry, report)
+                for level, index, h in nodes.append(
+                    expected, merkle.leaf_hash(entry.event), siblings
+                ):
+                    recomputed[(level, index)] = h
+                expected += 1
+                if expected in checkpoints:
+                    signed = checkpoints.pop(expected)
+                    _check_root(expected, nodes.frontier_root(siblings), signed, report)
+            _compare_nodes(session, recomputed, report)
+            if progress:
+                progress(expected, size)
+        while expected < size:
+            report.problems.append(f"entry {expected} is missing: deleted")
+            expected += 1
+        for missing_size in sorted(checkpoints):
+            report.problems.append(
+                f"checkpoint of size {missing_size} is beyond the entries: the log was truncated"
+            )
+    return report
+
+
+def _skip(session: Session, seq: int, siblings: dict[int, bytes]) -> int:
+    # A deleted entry: continue with its stored leaf hash so later entries are still checked.
+    nodes.append(seq, _stored(session)(0, seq), siblings)
+    return seq + 1
+
+
+def _chunks(session: Session) -> Iterator[list[LedgerEntry]]:
+    last = -1
+    while True:
+        chunk = list(
+            session.scalars(
+                select(LedgerEntry)
+                .where(LedgerEntry.seq > last)
+                .order_by(LedgerEntry.seq)
+                .limit(VERIFY_CHUNK)
+            )
+        )
+        if not chunk:
+            return
+        yield chunk
+        last = chunk[-1].seq
+        session.expunge_all()
+
+
+def _check_columns(entry: LedgerEntry, report: LedgerReport) -> None:
+    try:
+        event = AccessEvent.decode(entry.event)
+    except (ValueError, TypeError, KeyError):
+        report.problems.append(f"entry {entry.seq} cannot be decoded: modified")
+        return
+    copies = {
+        "at": entry.at,
+        "tag": entry.tag,
+        "actor": entry.actor,
+        "tenant": entry.tenant,
+        "beneficiary": entry.beneficiary,
+    }
+    for name, value in copies.items():
+        if getattr(event, name) != value:
+            report.problems.append(
+                f"entry {entry.seq}: column {name} differs from the event it records: modified"
+            )
+
+
+def _compare_nodes(
+    session: Session, recomputed: dict[tuple[int, int], bytes], report: LedgerReport
+) -> None:
+    by_level: dict[int, list[int]] = {}
+    for level, index in recomputed:
+        by_level.setdefault(level, []).append(index)
+    for level, indexes in by_level.items():
+        stored = {
+            n.index: n.hash
+            for n in session.scalars(
+                select(LedgerNode).where(
+                    LedgerNode.level == level, LedgerNode.index.between(min(indexes), max(indexes))
+                )
+            )
+        }
+        for index in sorted(indexes):
+            if stored.get(index) != recomputed[(level, index)]:
+                what = f"entry {index}" if level == 0 else f"tree node ({level}, {index})"
+                report.problems.append(f"{what} does not match the stored tree: modified")
+
+
+def _checked_checkpoints(
+    session: Session, origin: str, key: Ed25519PublicKey, report: LedgerReport
+) -> dict[int, bytes]:
+    roots = {}
+    for row in session.scalars(select(LedgerCheckpoint).order_by(LedgerCheckpoint.size)):
+        try:
+            checkpoint = open_checkpoint(row.note, origin, key)
+        except (VerificationError, InvalidInput):
+            report.problems.append(f"checkpoint of size {row.size}: its signature does not verify")
+            continue
+        if (checkpoint.size, checkpoint.root) != (row.size, row.root):
+            report.problems.append(
+                f"checkpoint of size {row.size}: its columns differ from its signed note"
+            )
+        roots[checkpoint.size] = checkpoint.root
+        report.checkpoints += 1
+    roots.pop(0, None)
+    return roots
+
+
+def _check_root(size: int, root: bytes, signed: bytes, report: LedgerReport) -> None:
+    if root != signed:
+        report.problems.append(
+            f"the entries up to {size} do not give the root signed at size {size}: "
+            "entries before it were altered"
+        )
