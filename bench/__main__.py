@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 
-from bench import import_members
+from bench import import_members, ledger
 
 rows = int(os.environ.get("REMPART_BENCH_ROWS", "50000"))
 import_members.main(rows, rounds=3, database_url=None)
 postgres = os.environ.get("REMPART_BENCH_POSTGRES_URL")
 if postgres:
     import_members.main(rows, rounds=3, database_url=postgres)
+ledger.main(int(os.environ.get("REMPART_BENCH_EVENTS", "100000")))

@@ -60,10 +60,14 @@ def serve(
         )
     base = f"http://{host}:{port}"
     out.print(f"Rempart is serving on {base}. Try next:")
-    out.print(f"  curl {base}/health            liveness")
-    out.print(f"  open {base}/docs              the API documentation (OpenAPI)")
-    out.print("  .venv/bin/rempart tenants list     the demo insurers and their counts")
-    out.print("  .venv/bin/rempart --help           every command")
+    for command, what in (
+        (f"curl {base}/health", "liveness"),
+        (f"open {base}/docs", "the API documentation (OpenAPI)"),
+        (".venv/bin/rempart tenants list", "the demo insurers and their counts"),
+        (".venv/bin/rempart ledger verify", "the access log, checked end to end"),
+        (".venv/bin/rempart --help", "every command"),
+    ):
+        out.print(f"  {command:<40} {what}", highlight=False)
     uvicorn.run(
         "rempart.app:create_app",
         factory=True,

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import random
+import stat
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, insert, select, update
@@ -18,7 +21,7 @@ from typer.testing import CliRunner
 
 from rempart.cli import app
 from rempart.db import table_of, transaction
-from rempart.errors import VerificationError
+from rempart.errors import InvalidInput, VerificationError
 from rempart.ledger import merkle, services
 from rempart.ledger.checkpoint import (
     Checkpoint,
@@ -28,6 +31,7 @@ from rempart.ledger.checkpoint import (
     verifier_key_string,
 )
 from rempart.ledger.events import AccessEvent, Tag
+from rempart.ledger.export import export_events
 from rempart.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerHead, LedgerNode
 from rempart.ledger.recorder import LedgerRecorder
 from rempart.platform import Platform
@@ -351,3 +355,39 @@ def test_the_ledger_commands(platform: Platform, monkeypatch: pytest.MonkeyPatch
         assert key.startswith(f"{platform.settings.ledger_origin}+")
     finally:
         get_settings.cache_clear()
+
+
+def test_events_export_to_parquet_by_day_exactly_as_recorded(
+    platform: Platform, tmp_path: Path
+) -> None:
+    midnight = T0.replace(hour=0)
+    days = [midnight + timedelta(days=d, hours=h) for d in range(3) for h in range(0, 24, 3)]
+    events = [
+        AccessEvent(at, Tag.RIGHTS_READ, f"user:{i}", "open", fields=("rate",))
+        for i, at in enumerate(days)
+    ]
+    with transaction(platform.sessions) as session:
+        services.append_events(session, events)
+    report = export_events(platform.sessions, tmp_path / "all")
+    assert (report.events, report.days) == (24, 3)
+    assert sorted(p.name for p in (tmp_path / "all").iterdir()) == [
+        "day=2026-01-29",
+        "day=2026-01-30",
+        "day=2026-01-31",
+    ]
+    files = sorted((tmp_path / "all").rglob("*.parquet"))
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)
+    table = pq.read_table(tmp_path / "all").sort_by("seq")  # the folder, as a Hive-partitioned set
+    assert table.column("seq").to_pylist() == list(range(24))
+    assert table.column("actor").to_pylist() == [e.actor for e in events]
+    assert table.column("at").to_pylist() == days
+    assert table.column("fields").to_pylist()[0] == ["rate"]
+    assert table.column("leaf_hash").to_pylist() == [merkle.leaf_hash(e.encode()) for e in events]
+
+    day_two = midnight + timedelta(days=1)
+    window = export_events(
+        platform.sessions, tmp_path / "one-day", day_two, day_two + timedelta(days=1)
+    )
+    assert (window.events, window.days) == (8, 1)
+    with pytest.raises(InvalidInput, match="not empty"):
+        export_events(platform.sessions, tmp_path / "all")

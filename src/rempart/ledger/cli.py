@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,6 +12,7 @@ import typer
 from rempart.cli_support import byte_progress, out, platform, print_json
 from rempart.ledger import services
 from rempart.ledger.checkpoint import verifier_key_string
+from rempart.ledger.export import export_events
 
 ledger = typer.Typer(
     help="The tamper-evident log of every access to personal data.", no_args_is_help=True
@@ -81,6 +84,37 @@ def checkpoint() -> None:
     with platform() as p:
         note = services.make_checkpoint(p.sessions, p.keyring, p.settings.ledger_origin)
     typer.echo(note, nl=False)
+
+
+@ledger.command("export")
+def export(
+    out_dir: Annotated[Path, typer.Option("--out", help="A new folder for the Parquet files.")],
+    since: Annotated[
+        datetime | None, typer.Option("--from", help="From this UTC time (ISO 8601), included.")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option("--to", help="Up to this UTC time (ISO 8601), excluded.")
+    ] = None,
+) -> None:
+    """Export access events to Parquet, one folder per day (day=YYYY-MM-DD), for DuckDB."""
+    with platform() as p, byte_progress(0, "exporting") as bar:
+        task = bar.add_task("export", total=None)
+        report = export_events(
+            p.sessions,
+            out_dir,
+            _utc(since),
+            _utc(until),
+            lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    out.print(
+        f"{report.events} events exported to {out_dir}: {report.files} files, {report.days} days"
+    )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 @ledger.command("public-key")

@@ -16,6 +16,7 @@ class LedgerEntry(Base):
 
     __tablename__ = "ledger_entries"
     __table_args__ = (
+        Index("ix_ledger_entries_at", "at"),
         Index("ix_ledger_entries_tenant_at", "tenant", "at"),
         Index("ix_ledger_entries_actor_at", "actor", "at"),
     )

@@ -38,6 +38,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
         batch_op.create_index("ix_ledger_entries_actor_at", ["actor", "at"], unique=False)
+        batch_op.create_index("ix_ledger_entries_at", ["at"], unique=False)
         batch_op.create_index("ix_ledger_entries_tenant_at", ["tenant", "at"], unique=False)
 
     op.create_table(
@@ -60,6 +61,7 @@ def downgrade() -> None:
     op.drop_table("ledger_head")
     with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
         batch_op.drop_index("ix_ledger_entries_tenant_at")
+        batch_op.drop_index("ix_ledger_entries_at")
         batch_op.drop_index("ix_ledger_entries_actor_at")
 
     op.drop_table("ledger_entries")
