@@ -49,7 +49,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(
-        env="test", home=tmp_path / "home", database_url=database_url, import_batch_size=50
+        env="test",
+        home=tmp_path / "home",
+        database_url=database_url,
+        import_batch_size=50,
+        # argon2id at its lowest cost: the suite checks behaviour, not resistance to cracking.
+        argon2_time_cost=1,
+        argon2_memory_kib=64,
     )
 
 

@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     # Rows per database round trip during imports: large enough to amortise the round trip,
     # small enough that one batch of ciphertexts stays a few megabytes.
     import_batch_size: int = Field(default=2000, ge=1, le=50_000)
+    # argon2id cost (RFC 9106 §4, second recommended option: 64 MiB, 3 passes). Tests lower it
+    # through these settings; production keeps the defaults or raises them.
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65_536, ge=8)
+    argon2_parallelism: int = Field(default=1, ge=1)
+    enrolment_hours: int = Field(default=72, ge=1, le=24 * 30)
 
     @property
     def resolved_database_url(self) -> str:

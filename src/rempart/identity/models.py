@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, LargeBinary, String, func
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, LargeBinary, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rempart.db import Base, UTCDateTime
@@ -40,6 +40,14 @@ class User(Base):
     professional_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("professionals.id"), index=True
     )
-    status: Mapped[str] = mapped_column(String(10), default="active")  # active | locked | frozen
+    status: Mapped[str] = mapped_column(String(10), default="active")  # active | frozen
     key_version: Mapped[int] = mapped_column(Integer)
+    password_hash: Mapped[str | None] = mapped_column(String(200))  # argon2id, PHC string
+    totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)  # each code is used once
+    # A one-time code to set the password and second factor in the portal; only its hash is kept.
+    enrolment_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    enrolment_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())

@@ -21,6 +21,7 @@ class Tag(StrEnum):
     IDENTITY_READ = "beneficiary:identity:read"
     PRIOR_AGREEMENT_CREATED = "beneficiary:prior-agreement:create"
     CLAIM_READ = "beneficiary:claim:read"
+    ACCOUNT_CREATED = "account:create"
     LOGIN_SUCCESS = "account:login:success"
     LOGIN_FAILURE = "account:login:failure"
     ACCOUNT_FROZEN = "account:frozen"
