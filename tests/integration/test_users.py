@@ -102,7 +102,14 @@ def test_an_account_must_be_bound_as_its_role_requires(
     ready: Platform, role: str, binding: dict[str, str], error: type[Exception]
 ) -> None:
     with pytest.raises(error):
-        add_user(ready, role, "x@example.org", actor="test", **binding)
+        add_user(
+            ready,
+            role,
+            "x@example.org",
+            actor="test",
+            am_number=binding.get("am_number"),
+            amc_number=binding.get("amc_number"),
+        )
 
 
 def test_one_account_per_email_whatever_its_case(ready: Platform) -> None:
