@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from rempart import __version__
 from rempart.errors import Error
+from rempart.identity import api as identity_api
 from rempart.platform import Platform, open_platform
 from rempart.settings import Settings, get_settings
 
@@ -56,7 +57,10 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         field = getattr(exc, "field", None)
         if field:
             extra["field"] = field
-        return problem(exc.status, exc.title, exc.detail, exc.type_slug, **extra)
+        response = problem(exc.status, exc.title, exc.detail, exc.type_slug, **extra)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -72,7 +76,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
             errors=errors,
         )
 
-    @app.get("/health", tags=["operations"], summary="Liveness: anyone may call it.")
+    app.include_router(identity_api.router)
+
+    @app.get("/health", tags=["operations"], summary="Anyone. Liveness.")
     async def health() -> Health:
         return Health(status="ok")
 

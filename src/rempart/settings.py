@@ -33,6 +33,15 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=65_536, ge=8)
     argon2_parallelism: int = Field(default=1, ge=1)
     enrolment_hours: int = Field(default=72, ge=1, le=24 * 30)
+    # Sessions (NIST SP 800-63B AAL2): re-authenticate after 12 h whatever happens, and after
+    # 30 min without activity.
+    session_absolute_hours: int = Field(default=12, ge=1, le=24)
+    session_idle_minutes: int = Field(default=30, ge=1, le=60)
+    mfa_minutes: int = Field(default=5, ge=1, le=15)  # time to give the second factor
+    # Consecutive failures (password or second factor) that lock an account, and for how long.
+    # France Travail was sanctioned in 2026 for locking only after 50.
+    lockout_failures: int = Field(default=10, ge=3, le=10)
+    lockout_minutes: int = Field(default=30, ge=1)
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,0 +1,271 @@
+"""Logging in: a password, then a second factor, then a short-lived, revocable session.
+
+Nothing here tells an attacker whether an address has an account: a wrong address, a wrong
+password and a locked account get the same error after the same work (an argon2 verification
+runs on every path). A password alone opens nothing: it only earns a five-minute token that a
+second factor can exchange for a session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from rempart.crypto.keyring import PLATFORM_SCOPE
+from rempart.db import transaction, utcnow
+from rempart.errors import Error
+from rempart.identity import totp
+from rempart.identity.models import AuthSession, User
+from rempart.identity.services import email_index, password_hasher
+from rempart.ledger.events import AccessEvent, Tag
+from rempart.ledger.services import append_events
+from rempart.platform import Platform
+from rempart.registry.models import Professional, Tenant
+
+MFA_ATTEMPTS = 5  # wrong codes one login may try before it must start again
+
+
+class AuthenticationFailed(Error):
+    """The one answer to every failed login, whatever the cause."""
+
+    status = 401
+    title = "Authentication failed"
+    type_slug = "authentication-failed"
+
+    def __init__(self) -> None:
+        super().__init__("the credentials are not valid, or the account is locked")
+
+
+@dataclass(frozen=True)
+class Client:
+    """Where a request comes from, as recorded in the ledger."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class MfaChallenge:
+    mfa_token: str
+    methods: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Granted:
+    access_token: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, and what for: the only thing routes know about the caller."""
+
+    user_id: uuid.UUID
+    role: str
+    session_id: uuid.UUID
+    tenant_id: uuid.UUID | None
+    professional_id: uuid.UUID | None
+    organisation: str | None  # the professional's billing number or the insurer's AMC number
+
+
+def _hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+@lru_cache(maxsize=8)
+def _decoy(hasher_params: tuple[int, int, int]) -> str:
+    """A hash to verify against when there is no account: the same work as a real check."""
+    time_cost, memory, parallelism = hasher_params
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory, parallelism=parallelism).hash(
+        secrets.token_hex(16)
+    )
+
+
+def _password_matches(hasher: PasswordHasher, stored: str | None, password: str) -> bool:
+    """Verify against the stored hash, or against a decoy when there is none (same work)."""
+    params = (hasher.time_cost, hasher.memory_cost, hasher.parallelism)
+    try:
+        hasher.verify(stored or _decoy(params), password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+    return stored is not None
+
+
+def _event(
+    tag: Tag, actor: str, outcome: str, client: Client, organisation: str | None = None
+) -> AccessEvent:
+    return AccessEvent(
+        at=utcnow(),
+        tag=tag,
+        actor=actor,
+        outcome=outcome,
+        purpose="login",
+        organisation=organisation,
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
+
+
+def _locked(user: User, now: datetime) -> bool:
+    return user.status != "active" or (user.locked_until is not None and user.locked_until > now)
+
+
+def _fail(platform: Platform, session: Session, user: User, now: datetime) -> None:
+    user.failed_logins += 1
+    if user.failed_logins >= platform.settings.lockout_failures:
+        user.locked_until = now + timedelta(minutes=platform.settings.lockout_minutes)
+        user.failed_logins = 0
+
+
+def login(platform: Platform, email: str, password: str, client: Client) -> MfaChallenge:
+    """Check the password; on success, a token to give with the second factor."""
+    hasher = password_hasher(platform.settings)
+    now = utcnow()
+    outcome: MfaChallenge | None = None
+    with transaction(platform.sessions) as session:
+        index = email_index(platform, session, email.strip())
+        user = session.scalar(select(User).where(User.email_index == index).with_for_update())
+        matches = _password_matches(hasher, user.password_hash if user else None, password)
+        if user is None:
+            append_events(
+                session, [_event(Tag.LOGIN_FAILURE, "unknown", "no-such-account", client)]
+            )
+        elif _locked(user, now) or not matches:
+            if not _locked(user, now):
+                _fail(platform, session, user, now)
+            append_events(
+                session, [_event(Tag.LOGIN_FAILURE, f"user:{user.id}", "refused", client)]
+            )
+        else:
+            token = secrets.token_urlsafe(32)
+            session.add(
+                AuthSession(
+                    user_id=user.id,
+                    token_hash=_hash(token),
+                    stage="mfa",
+                    mfa_failures=0,
+                    created_at=now,
+                    last_seen_at=now,
+                    expires_at=now + timedelta(minutes=platform.settings.mfa_minutes),
+                    ip=client.ip,
+                    user_agent=(client.user_agent or "")[:200] or None,
+                )
+            )
+            outcome = MfaChallenge(token, ("totp",) if user.totp_secret_enc else ())
+    if outcome is None:
+        raise AuthenticationFailed()
+    return outcome
+
+
+def complete_totp(platform: Platform, mfa_token: str, code: str, client: Client) -> Granted:
+    """Exchange the login's token and a TOTP code for a session token (a fresh one)."""
+    now = utcnow()
+    granted: Granted | None = None
+    with transaction(platform.sessions) as session:
+        pending = session.scalar(
+            select(AuthSession).where(AuthSession.token_hash == _hash(mfa_token)).with_for_update()
+        )
+        user = session.get(User, pending.user_id, with_for_update=True) if pending else None
+        if (
+            pending is None
+            or user is None
+            or pending.stage != "mfa"
+            or pending.revoked_at
+            or pending.expires_at <= now
+        ):
+            pass
+        elif _locked(user, now) or user.totp_secret_enc is None:
+            pending.revoked_at = now
+        else:
+            cipher = platform.keyring.cipher(session, PLATFORM_SCOPE)
+            secret = cipher.open("users", "totp_secret", user.id.hex, user.totp_secret_enc)
+            step = totp.accepted_step(secret, code, now, user.totp_last_step)
+            if step is None:
+                _fail(platform, session, user, now)
+                pending.mfa_failures += 1
+                if pending.mfa_failures >= MFA_ATTEMPTS:
+                    pending.revoked_at = now
+                append_events(
+                    session,
+                    [_event(Tag.LOGIN_FAILURE, f"user:{user.id}", "wrong-second-factor", client)],
+                )
+            else:
+                user.totp_last_step, user.failed_logins = step, 0
+                token = secrets.token_urlsafe(32)
+                lifetime = timedelta(hours=platform.settings.session_absolute_hours)
+                # The login's token is spent: the session gets a new one, so whoever saw the
+                # first cannot ride on the second factor.
+                pending.token_hash, pending.stage = _hash(token), "active"
+                pending.expires_at, pending.last_seen_at = now + lifetime, now
+                organisation = _organisation(session, user)
+                append_events(
+                    session,
+                    [_event(Tag.LOGIN_SUCCESS, f"user:{user.id}", "session", client, organisation)],
+                )
+                granted = Granted(token, int(lifetime.total_seconds()))
+    if granted is None:
+        raise AuthenticationFailed()
+    return granted
+
+
+def _organisation(session: Session, user: User) -> str | None:
+    if user.professional_id:
+        return session.scalar(
+            select(Professional.am_number).where(Professional.id == user.professional_id)
+        )
+    if user.tenant_id:
+        return session.scalar(select(Tenant.amc_number).where(Tenant.id == user.tenant_id))
+    return None
+
+
+def authenticate(platform: Platform, token: str) -> Principal:
+    """The caller behind a bearer token, if its session is active, fresh and its account open."""
+    now = utcnow()
+    with transaction(platform.sessions) as session:
+        found = session.execute(
+            select(AuthSession, User)
+            .join(User, User.id == AuthSession.user_id)
+            .where(AuthSession.token_hash == _hash(token))
+        ).first()
+        if found is None:
+            raise AuthenticationFailed()
+        auth, user = found
+        idle = timedelta(minutes=platform.settings.session_idle_minutes)
+        if (
+            auth.stage != "active"
+            or auth.revoked_at is not None
+            or auth.expires_at <= now
+            or auth.last_seen_at + idle <= now
+            or user.status != "active"
+        ):
+            raise AuthenticationFailed()
+        if now - auth.last_seen_at > timedelta(seconds=60):  # one write a minute, not a request
+            session.execute(
+                update(AuthSession).where(AuthSession.id == auth.id).values(last_seen_at=now)
+            )
+        return Principal(
+            user.id,
+            user.role,
+            auth.id,
+            user.tenant_id,
+            user.professional_id,
+            _organisation(session, user),
+        )
+
+
+def logout(platform: Platform, principal: Principal) -> None:
+    with transaction(platform.sessions) as session:
+        session.execute(
+            update(AuthSession)
+            .where(AuthSession.id == principal.session_id)
+            .values(revoked_at=utcnow())
+        )
