@@ -6,9 +6,16 @@ import csv
 import io
 import json
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date, datetime
+from urllib.parse import parse_qs, urlparse
 
-from rempart.identifiers import make_nir
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from rempart.identifiers import luhn_complete, make_french_iban, make_nir
+from rempart.identity import totp
+from rempart.identity.models import User
+from rempart.identity.services import add_user
 from rempart.platform import Platform
 from rempart.registry import services
 from rempart.registry.member_file import COLUMNS
@@ -72,3 +79,51 @@ def member_file(people: list[Person], header: tuple[str, ...] = COLUMNS) -> byte
 def add_insurer(platform: Platform, amc: str = AMC, plan: dict[str, object] | None = None) -> None:
     services.add_tenant(platform, amc, f"Insurer {amc}")
     services.load_plan(platform, amc, json.dumps(plan or BASE_PLAN).encode())
+
+
+PHARMACIST_AM = "751234567"
+OPTICIAN_AM = "751234568"
+PASSWORD = "le chat dort sur le radiateur"
+
+
+def add_professionals(platform: Platform) -> None:
+    """A pharmacist and an optician, with valid identifiers and bank details."""
+    iban = make_french_iban("30004", "00001", "12345678901")
+    rows = [
+        f"{PHARMACIST_AM},{luhn_complete('1000000001')},,Pharmacie,pharmacist,false,{iban},BNPAFRPPXXX,",
+        f"{OPTICIAN_AM},{luhn_complete('1000000002')},,Optique,optician,false,{iban},BNPAFRPPXXX,",
+    ]
+    data = (
+        "am_number,rpps,finess,name,profession,optam,iban,bic,networks\n" + "\n".join(rows) + "\n"
+    )
+    report = services.import_professionals(platform, io.BytesIO(data.encode()))
+    assert not report.errors
+
+
+def add_account(platform: Platform, role: str, email: str, **binding: str) -> str:
+    """An account with a password and TOTP; returns its TOTP secret."""
+    created = add_user(
+        platform,
+        role,
+        email,
+        actor="test",
+        password=PASSWORD,
+        enrol_totp=True,
+        am_number=binding.get("am_number"),
+        amc_number=binding.get("amc_number"),
+    )
+    assert created.totp_uri is not None
+    return parse_qs(urlparse(created.totp_uri).query)["secret"][0]
+
+
+def sign_in(client: TestClient, platform: Platform, email: str, secret: str) -> dict[str, str]:
+    """Log in with password and TOTP; returns the Authorization header of the session."""
+    with platform.sessions.begin() as session:  # several sign-ins within one TOTP step
+        session.execute(update(User).values(totp_last_step=None))
+    mfa = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()
+    code = totp.code_at(secret, datetime.now(UTC))
+    granted = client.post(
+        "/api/v1/auth/mfa/totp", json={"mfa_token": mfa["mfa_token"], "code": code}
+    )
+    assert granted.status_code == 200, granted.text
+    return {"Authorization": f"Bearer {granted.json()['access_token']}"}

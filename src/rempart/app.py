@@ -13,7 +13,9 @@ from pydantic import BaseModel
 from rempart import __version__
 from rempart.errors import Error
 from rempart.identity import api as identity_api
+from rempart.ledger.recorder import LedgerRecorder
 from rempart.platform import Platform, open_platform
+from rempart.rights import api as rights_api
 from rempart.settings import Settings, get_settings
 
 PROBLEM = "application/problem+json"
@@ -40,7 +42,9 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.platform = platform or open_platform(settings)
+        app.state.recorder = LedgerRecorder(app.state.platform.sessions)
         yield
+        app.state.recorder.close()
         if platform is None:
             app.state.platform.close()
 
@@ -77,6 +81,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         )
 
     app.include_router(identity_api.router)
+    app.include_router(rights_api.router)
 
     @app.get("/health", tags=["operations"], summary="Anyone. Liveness.")
     async def health() -> Health:

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     # France Travail was sanctioned in 2026 for locking only after 50.
     lockout_failures: int = Field(default=10, ge=3, le=10)
     lockout_minutes: int = Field(default=30, ge=1)
+    engagement_days: int = Field(default=30, ge=1, le=365)  # an engagement is quoted within this
 
     @property
     def resolved_database_url(self) -> str:

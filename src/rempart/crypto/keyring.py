@@ -35,7 +35,7 @@ class Keyring:
         self.provider = provider
         self._ciphers: dict[str, FieldCipher] = {}
         self._indexers: dict[str, BlindIndexer] = {}
-        self._signer: Ed25519PrivateKey | None = None
+        self._secrets: dict[str, bytes] = {}
 
     def create_scope(self, session: Session, scope: str) -> None:
         """Give a new scope its first data key and its index key."""
@@ -96,19 +96,27 @@ class Keyring:
         indexer = self._indexers[scope] = BlindIndexer(key)
         return indexer
 
+    def platform_secret(self, session: Session, purpose: str) -> bytes:
+        """A 256-bit secret of the platform for one purpose, created on first use, kept wrapped."""
+        secret = self._secrets.get(purpose)
+        if secret is None:
+            query = select(DataKey).where(
+                DataKey.scope == PLATFORM_SCOPE, DataKey.purpose == purpose
+            )
+            row = session.scalar(query)
+            if row is None:
+                self._add(session, PLATFORM_SCOPE, purpose, 1)
+                row = session.scalar(query)
+                assert row is not None
+            secret = self.provider.unwrap(
+                row.wrapped, _context(PLATFORM_SCOPE, purpose, row.version)
+            )
+            self._secrets[purpose] = secret
+        return secret
+
     def signing_key(self, session: Session) -> Ed25519PrivateKey:
-        """The platform's Ed25519 key for ledger checkpoints, created on first use."""
-        if self._signer is None:
-            rows = session.scalars(
-                select(DataKey).where(DataKey.scope == PLATFORM_SCOPE, DataKey.purpose == SIGN)
-            ).all()
-            if not rows:
-                self._add(session, PLATFORM_SCOPE, SIGN, 1)
-                rows = self._rows(session, PLATFORM_SCOPE, SIGN)
-            (row,) = rows
-            seed = self.provider.unwrap(row.wrapped, _context(PLATFORM_SCOPE, SIGN, row.version))
-            self._signer = Ed25519PrivateKey.from_private_bytes(seed)
-        return self._signer
+        """The platform's Ed25519 key for ledger checkpoints."""
+        return Ed25519PrivateKey.from_private_bytes(self.platform_secret(session, SIGN))
 
     def forget(self, scope: str) -> None:
         self._ciphers.pop(scope, None)

@@ -1,0 +1,1 @@
+"""Rights checks (IDB) and engagements; prior agreements (PEC)."""

@@ -1,0 +1,108 @@
+"""Rights checks (IDB): open or closed, with an engagement, and an access event every time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from rempart.db import transaction, utcnow
+from rempart.errors import Forbidden, InvalidInput
+from rempart.identity.auth import Client, Principal
+from rempart.ledger.events import AccessEvent, Tag
+from rempart.ledger.recorder import Recorder
+from rempart.platform import Platform
+from rempart.registry import lookups
+from rempart.registry.plan_format import PROFESSION_DOMAINS
+from rempart.rights.rules import CLOSED, RightsAnswer, engagement_number, rights_on
+
+PARIS = ZoneInfo("Europe/Paris")
+ENGAGEMENT_KEY = "engagement"
+PAST_CARE_DAYS = 730  # a rights check looks back two years at most (the billing delay)
+
+
+@dataclass(frozen=True)
+class CardQuery:
+    amc_number: str
+    member_number: str
+    birth_date: date
+    birth_rank: int
+    domain: str
+    care_date: date
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    answer: RightsAnswer
+    engagement: str | None
+    valid_until: date | None
+
+
+def check_rights(
+    platform: Platform, recorder: Recorder, caller: Principal, query: CardQuery, client: Client
+) -> Eligibility:
+    """Answer a professional's rights check, after recording it.
+
+    An unknown card and closed rights give the same answer: the check is no oracle of who is a
+    member. The event records which it was, for the insurer and the guard.
+    """
+    today = utcnow().astimezone(PARIS).date()
+    if not today - timedelta(days=PAST_CARE_DAYS) <= query.care_date <= today + timedelta(days=1):
+        raise InvalidInput(
+            "must be within the last two years, and not after tomorrow", field="care_date"
+        )
+    with transaction(platform.sessions) as session:
+        assert caller.professional_id is not None
+        profession = lookups.profession_of(session, caller.professional_id)
+        if profession is None or query.domain not in PROFESSION_DOMAINS[profession]:
+            raise Forbidden(f"your profession does not check or bill the domain {query.domain}")
+        tenant = lookups.active_tenant(session, query.amc_number)
+        insured = (
+            lookups.insured_by_card(
+                session,
+                platform.keyring,
+                tenant,
+                query.member_number,
+                query.birth_date,
+                query.birth_rank,
+            )
+            if tenant
+            else None
+        )
+        answer, engagement, valid_until = CLOSED, None, None
+        if insured is not None:
+            answer = rights_on(
+                insured.periods,
+                lambda code: lookups.plan_in_force(
+                    session, insured.tenant_id, code, query.care_date
+                ),
+                query.domain,
+                query.care_date,
+            )
+        if answer.open and insured is not None:
+            key = platform.keyring.platform_secret(session, ENGAGEMENT_KEY)
+            engagement = engagement_number(
+                key,
+                insured.beneficiary_id.hex,
+                caller.professional_id.hex,
+                query.domain,
+                query.care_date,
+            )
+            valid_until = query.care_date + timedelta(days=platform.settings.engagement_days)
+    outcome = "open" if answer.open else ("closed" if insured else "unknown")
+    recorder.record(
+        AccessEvent(
+            at=utcnow(),
+            tag=Tag.RIGHTS_READ,
+            actor=f"user:{caller.user_id}",
+            outcome=outcome,
+            purpose=f"rights-check {query.domain} {query.care_date.isoformat()}",
+            organisation=caller.organisation,
+            tenant=query.amc_number if tenant else None,
+            beneficiary=insured.pseudonym if insured else None,
+            fields=("status", "rate", "engagement") if answer.open else ("status",),
+            ip=client.ip,
+            user_agent=client.user_agent,
+        )
+    )
+    return Eligibility(answer, engagement, valid_until)
