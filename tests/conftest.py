@@ -18,6 +18,7 @@ from rempart.platform import Platform, initialise
 from rempart.settings import Settings
 
 POSTGRES_URL = os.environ.get("REMPART_TEST_POSTGRES_URL")
+REDIS_URL = os.environ.get("REMPART_TEST_REDIS_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 

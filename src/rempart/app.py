@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from rempart import __version__
-from rempart.errors import Error
+from rempart.errors import Error, RateLimited
+from rempart.guard.quotas import quotas_for
 from rempart.identity import api as identity_api
 from rempart.ledger.recorder import LedgerRecorder
 from rempart.platform import Platform, open_platform
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.platform = platform or open_platform(settings)
         app.state.recorder = LedgerRecorder(app.state.platform.sessions)
+        app.state.quotas = quotas_for(settings)
         yield
         app.state.recorder.close()
         if platform is None:
@@ -64,6 +66,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         response = problem(exc.status, exc.title, exc.detail, exc.type_slug, **extra)
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
         return response
 
     @app.exception_handler(RequestValidationError)

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     lockout_failures: int = Field(default=10, ge=3, le=10)
     lockout_minutes: int = Field(default=30, ge=1)
     engagement_days: int = Field(default=30, ge=1, le=365)  # an engagement is quoted within this
+    # Distinct patients a session (account) and a professional may look up per hour and per day.
+    # A busy pharmacy counter sees a patient a minute at its peak, a whole pharmacy a few hundred
+    # a day; the intruders of January 2024 read thousands an hour. The guard refines these with
+    # each professional's own history.
+    quota_account_hour: int = Field(default=60, ge=1)
+    quota_account_day: int = Field(default=300, ge=1)
+    quota_professional_hour: int = Field(default=200, ge=1)
+    quota_professional_day: int = Field(default=1000, ge=1)
 
     @property
     def resolved_database_url(self) -> str:

@@ -25,7 +25,7 @@ def _recorder(request: Request) -> Recorder:
 @router.post(
     "/eligibility",
     summary="Roles: professional. Rights check (IDB): open or closed, the rate, an engagement.",
-    responses={401: PROBLEM, 403: PROBLEM, 422: PROBLEM},
+    responses={401: PROBLEM, 403: PROBLEM, 422: PROBLEM, 429: PROBLEM},
 )
 def eligibility(
     body: EligibilityRequest,
@@ -33,11 +33,17 @@ def eligibility(
     platform: PlatformDep,
     client: ClientDep,
     recorder: Annotated[Recorder, Depends(_recorder)],
+    request: Request,
 ) -> EligibilityResponse:
     """Give what is on the card and the patient's birth date and rank. The answer never holds a
     name, a NIR, a birth date or a list; an unknown card is answered as closed rights."""
     result = services.check_rights(
-        platform, recorder, caller, services.CardQuery(**body.model_dump()), client
+        platform,
+        recorder,
+        request.app.state.quotas,
+        caller,
+        services.CardQuery(**body.model_dump()),
+        client,
     )
     engagement = (
         Engagement(number=result.engagement, valid_until=result.valid_until)

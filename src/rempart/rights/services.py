@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from rempart.db import transaction, utcnow
-from rempart.errors import Forbidden, InvalidInput
+from rempart.errors import Forbidden, InvalidInput, RateLimited
+from rempart.guard.quotas import Quotas
 from rempart.identity.auth import Client, Principal
 from rempart.ledger.events import AccessEvent, Tag
 from rempart.ledger.recorder import Recorder
@@ -18,6 +20,7 @@ from rempart.rights.rules import CLOSED, RightsAnswer, engagement_number, rights
 
 PARIS = ZoneInfo("Europe/Paris")
 ENGAGEMENT_KEY = "engagement"
+QUOTA_KEY = "quota"  # keys the quota counts: Redis holds no card number in clear
 PAST_CARE_DAYS = 730  # a rights check looks back two years at most (the billing delay)
 
 
@@ -39,7 +42,12 @@ class Eligibility:
 
 
 def check_rights(
-    platform: Platform, recorder: Recorder, caller: Principal, query: CardQuery, client: Client
+    platform: Platform,
+    recorder: Recorder,
+    quotas: Quotas,
+    caller: Principal,
+    query: CardQuery,
+    client: Client,
 ) -> Eligibility:
     """Answer a professional's rights check, after recording it.
 
@@ -56,7 +64,26 @@ def check_rights(
         profession = lookups.profession_of(session, caller.professional_id)
         if profession is None or query.domain not in PROFESSION_DOMAINS[profession]:
             raise Forbidden(f"your profession does not check or bill the domain {query.domain}")
-        tenant = lookups.active_tenant(session, query.amc_number)
+        # Counted before anything is looked up: hits and misses alike use quota.
+        card_key = hmac.digest(
+            platform.keyring.platform_secret(session, QUOTA_KEY),
+            "\x1f".join(
+                (
+                    query.amc_number,
+                    query.member_number,
+                    query.birth_date.isoformat(),
+                    str(query.birth_rank),
+                )
+            ).encode(),
+            "sha256",
+        )[:16].hex()
+        owners = {"account": caller.user_id.hex, "professional": caller.professional_id.hex}
+        refusal: RateLimited | None = None
+        try:
+            quotas.admit(owners, card_key)
+        except RateLimited as exc:
+            refusal = exc
+        tenant = None if refusal else lookups.active_tenant(session, query.amc_number)
         insured = (
             lookups.insured_by_card(
                 session,
@@ -89,20 +116,38 @@ def check_rights(
                 query.care_date,
             )
             valid_until = query.care_date + timedelta(days=platform.settings.engagement_days)
+    if refusal is not None:  # refused, but on the record
+        recorder.record(_event(caller, query, client, "throttled", None, None, ()))
+        raise refusal
     outcome = "open" if answer.open else ("closed" if insured else "unknown")
+    fields = ("status", "rate", "engagement") if answer.open else ("status",)
     recorder.record(
-        AccessEvent(
-            at=utcnow(),
-            tag=Tag.RIGHTS_READ,
-            actor=f"user:{caller.user_id}",
-            outcome=outcome,
-            purpose=f"rights-check {query.domain} {query.care_date.isoformat()}",
-            organisation=caller.organisation,
-            tenant=query.amc_number if tenant else None,
-            beneficiary=insured.pseudonym if insured else None,
-            fields=("status", "rate", "engagement") if answer.open else ("status",),
-            ip=client.ip,
-            user_agent=client.user_agent,
+        _event(
+            caller, query, client, outcome, query.amc_number if tenant else None, insured, fields
         )
     )
     return Eligibility(answer, engagement, valid_until)
+
+
+def _event(
+    caller: Principal,
+    query: CardQuery,
+    client: Client,
+    outcome: str,
+    tenant: str | None,
+    insured: lookups.Insured | None,
+    fields: tuple[str, ...],
+) -> AccessEvent:
+    return AccessEvent(
+        at=utcnow(),
+        tag=Tag.RIGHTS_READ,
+        actor=f"user:{caller.user_id}",
+        outcome=outcome,
+        purpose=f"rights-check {query.domain} {query.care_date.isoformat()}",
+        organisation=caller.organisation,
+        tenant=tenant,
+        beneficiary=insured.pseudonym if insured else None,
+        fields=fields,
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )

@@ -1,0 +1,1 @@
+"""Quotas, anomaly detection and containment: stopping the abuse of real accounts."""
