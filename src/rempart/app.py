@@ -14,6 +14,7 @@ from rempart import __version__
 from rempart.errors import Error, RateLimited
 from rempart.guard.quotas import quotas_for
 from rempart.identity import api as identity_api
+from rempart.identity import clients_api
 from rempart.ledger.recorder import LedgerRecorder
 from rempart.platform import Platform, open_platform
 from rempart.rights import api as rights_api
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         )
 
     app.include_router(identity_api.router)
+    app.include_router(clients_api.router)
     app.include_router(rights_api.router)
 
     @app.get("/health", tags=["operations"], summary="Anyone. Liveness.")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from rempart.cli_support import err, out, reported_errors
-from rempart.identity.cli import users
+from rempart.identity.cli import clients_cli, users
 from rempart.ledger.cli import ledger
 from rempart.platform import initialise
 from rempart.registry.cli import keys, members, plans, professionals, tenants
@@ -27,6 +27,7 @@ app.add_typer(professionals, name="professionals")
 app.add_typer(keys, name="keys")
 app.add_typer(ledger, name="ledger")
 app.add_typer(users, name="users")
+app.add_typer(clients_cli, name="clients")
 app.command("demo-data")(demo_data)
 
 

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     lockout_failures: int = Field(default=10, ge=3, le=10)
     lockout_minutes: int = Field(default=30, ge=1)
     engagement_days: int = Field(default=30, ge=1, le=365)  # an engagement is quoted within this
+    # The address clients reach us at: a client assertion's "aud" is this plus the token path.
+    public_url: str = "http://127.0.0.1:8000"
+    client_token_minutes: int = Field(default=15, ge=1, le=60)
     # Distinct patients a session (account) and a professional may look up per hour and per day.
     # A busy pharmacy counter sees a patient a minute at its peak, a whole pharmacy a few hundred
     # a day; the intruders of January 2024 read thousands an hour. The guard refines these with

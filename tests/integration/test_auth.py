@@ -29,7 +29,7 @@ from rempart.registry.services import import_professionals
 AM = "751234567"
 EMAIL = "marie@pharmacie.example"
 PASSWORD = "le chat dort sur le radiateur"
-PUBLIC = {"/health", "/api/v1/auth/login", "/api/v1/auth/mfa/totp"}
+PUBLIC = {"/health", "/api/v1/auth/login", "/api/v1/auth/mfa/totp", "/api/v1/auth/token"}
 
 
 @pytest.fixture

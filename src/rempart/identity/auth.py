@@ -24,7 +24,7 @@ from rempart.crypto.keyring import PLATFORM_SCOPE
 from rempart.db import transaction, utcnow
 from rempart.errors import Error
 from rempart.identity import totp
-from rempart.identity.models import AuthSession, User
+from rempart.identity.models import ApiClient, AuthSession, User
 from rempart.identity.services import email_index, password_hasher
 from rempart.ledger.events import AccessEvent, Tag
 from rempart.ledger.services import append_events
@@ -69,7 +69,7 @@ class Granted:
 class Principal:
     """Who is calling, and what for: the only thing routes know about the caller."""
 
-    user_id: uuid.UUID
+    actor: str  # "user:<id>" for a person, "client:<id>" for billing software
     role: str
     session_id: uuid.UUID
     tenant_id: uuid.UUID | None
@@ -77,7 +77,7 @@ class Principal:
     organisation: str | None  # the professional's billing number or the insurer's AMC number
 
 
-def _hash(token: str) -> bytes:
+def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
@@ -150,7 +150,7 @@ def login(platform: Platform, email: str, password: str, client: Client) -> MfaC
             session.add(
                 AuthSession(
                     user_id=user.id,
-                    token_hash=_hash(token),
+                    token_hash=token_hash(token),
                     stage="mfa",
                     mfa_failures=0,
                     created_at=now,
@@ -172,7 +172,9 @@ def complete_totp(platform: Platform, mfa_token: str, code: str, client: Client)
     granted: Granted | None = None
     with transaction(platform.sessions) as session:
         pending = session.scalar(
-            select(AuthSession).where(AuthSession.token_hash == _hash(mfa_token)).with_for_update()
+            select(AuthSession)
+            .where(AuthSession.token_hash == token_hash(mfa_token))
+            .with_for_update()
         )
         user = session.get(User, pending.user_id, with_for_update=True) if pending else None
         if (
@@ -204,7 +206,7 @@ def complete_totp(platform: Platform, mfa_token: str, code: str, client: Client)
                 lifetime = timedelta(hours=platform.settings.session_absolute_hours)
                 # The login's token is spent: the session gets a new one, so whoever saw the
                 # first cannot ride on the second factor.
-                pending.token_hash, pending.stage = _hash(token), "active"
+                pending.token_hash, pending.stage = token_hash(token), "active"
                 pending.expires_at, pending.last_seen_at = now + lifetime, now
                 organisation = _organisation(session, user)
                 append_events(
@@ -228,38 +230,57 @@ def _organisation(session: Session, user: User) -> str | None:
 
 
 def authenticate(platform: Platform, token: str) -> Principal:
-    """The caller behind a bearer token, if its session is active, fresh and its account open."""
+    """The caller behind a bearer token, if its session is active, fresh and its owner open."""
     now = utcnow()
     with transaction(platform.sessions) as session:
-        found = session.execute(
-            select(AuthSession, User)
-            .join(User, User.id == AuthSession.user_id)
-            .where(AuthSession.token_hash == _hash(token))
-        ).first()
-        if found is None:
-            raise AuthenticationFailed()
-        auth, user = found
+        auth = session.scalar(
+            select(AuthSession).where(AuthSession.token_hash == token_hash(token))
+        )
         idle = timedelta(minutes=platform.settings.session_idle_minutes)
         if (
-            auth.stage != "active"
+            auth is None
+            or auth.stage != "active"
             or auth.revoked_at is not None
             or auth.expires_at <= now
             or auth.last_seen_at + idle <= now
-            or user.status != "active"
         ):
             raise AuthenticationFailed()
+        principal = _owner(session, auth)
         if now - auth.last_seen_at > timedelta(seconds=60):  # one write a minute, not a request
             session.execute(
                 update(AuthSession).where(AuthSession.id == auth.id).values(last_seen_at=now)
             )
+        return principal
+
+
+def _owner(session: Session, auth: AuthSession) -> Principal:
+    """The person or the billing software a session belongs to, if still allowed in."""
+    if auth.user_id is not None:
+        user = session.get(User, auth.user_id)
+        if user is None or user.status != "active":
+            raise AuthenticationFailed()
         return Principal(
-            user.id,
+            f"user:{user.id}",
             user.role,
             auth.id,
             user.tenant_id,
             user.professional_id,
             _organisation(session, user),
         )
+    client = session.get(ApiClient, auth.client_id)
+    if client is None or client.revoked_at is not None:
+        raise AuthenticationFailed()
+    professional = session.get(Professional, client.professional_id)
+    if professional is None or professional.status != "active":
+        raise AuthenticationFailed()
+    return Principal(
+        f"client:{client.id}",
+        "professional",
+        auth.id,
+        None,
+        professional.id,
+        professional.am_number,
+    )
 
 
 def logout(platform: Platform, principal: Principal) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import getpass
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from rempart.cli_support import err, out, platform, print_json
-from rempart.identity import services
+from rempart.errors import InvalidInput
+from rempart.identity import clients, services
 
 users = typer.Typer(
     help="Accounts: professionals, insurers' staff, operators, security analysts.",
@@ -67,3 +69,38 @@ def add(
     if created.totp_uri:
         err.print("TOTP enrolled; provisioning URI (shown once, keep it secret):")
         out.print(created.totp_uri, highlight=False)
+
+
+clients_cli = typer.Typer(
+    help="API clients: billing software known by a public key.", no_args_is_help=True
+)
+
+
+@clients_cli.command("add")
+def add_client(
+    am_number: Annotated[
+        str, typer.Option("--am-number", help="The professional's billing number.")
+    ],
+    public_key: Annotated[
+        Path, typer.Option("--public-key", help="The software's Ed25519 public key (PEM).")
+    ],
+    name: Annotated[
+        str, typer.Option(help="A name to recognise the software by.")
+    ] = "billing software",
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON document.")] = False,
+) -> None:
+    """Register billing software for a professional (operators; professionals use the portal)."""
+    with platform() as p:
+        if not public_key.is_file():
+            raise InvalidInput(f"{public_key} is not a readable file", field="public_key")
+        view = clients.register_client(
+            p,
+            clients.professional_id_of(p, am_number),
+            name,
+            public_key.read_text(),
+            f"cli:{getpass.getuser()}",
+        )
+    if as_json:
+        print_json({"client_id": str(view.client_id)})
+    else:
+        out.print(f"client {view.client_id} registered for {am_number}")

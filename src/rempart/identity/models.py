@@ -61,9 +61,14 @@ class AuthSession(Base):
     """
 
     __tablename__ = "auth_sessions"
+    __table_args__ = (
+        CheckConstraint("(user_id IS NULL) <> (client_id IS NULL)", name="one_owner"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    # A person's session, or an API client's access token: one of the two.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)
+    client_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_clients.id"), index=True)
     token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     stage: Mapped[str] = mapped_column(String(6))  # mfa | active
     mfa_failures: Mapped[int] = mapped_column(Integer, default=0)
@@ -73,3 +78,26 @@ class AuthSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(200))
+
+
+class ApiClient(Base):
+    """Billing software of a professional, known by its Ed25519 public key (never a secret)."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))  # raw Ed25519 key
+    registered_by: Mapped[str] = mapped_column(String(80))  # user:<id> or cli:<operator>
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SpentAssertion(Base):
+    """The ``jti`` of every client assertion accepted, kept until it expires: never twice."""
+
+    __tablename__ = "spent_assertions"
+
+    jti_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

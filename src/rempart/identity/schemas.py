@@ -35,3 +35,17 @@ class TokenResponse(BaseModel):
 class SessionView(BaseModel):
     role: str
     organisation: str | None
+
+
+class ClientRequest(Strict):
+    name: str = Field(min_length=1, max_length=100, description="e.g. the software's name")
+    public_key: str = Field(
+        max_length=2000, description="Ed25519 public key: PEM, or base64 of its 32 bytes"
+    )
+
+
+class ClientResponse(BaseModel):
+    client_id: str
+    name: str
+    created_at: str
+    revoked: bool

@@ -22,6 +22,7 @@ class Tag(StrEnum):
     PRIOR_AGREEMENT_CREATED = "beneficiary:prior-agreement:create"
     CLAIM_READ = "beneficiary:claim:read"
     ACCOUNT_CREATED = "account:create"
+    CLIENT_REGISTERED = "professional:client:register"
     LOGIN_SUCCESS = "account:login:success"
     LOGIN_FAILURE = "account:login:failure"
     ACCOUNT_FROZEN = "account:frozen"

@@ -77,7 +77,7 @@ def check_rights(
             ).encode(),
             "sha256",
         )[:16].hex()
-        owners = {"account": caller.user_id.hex, "professional": caller.professional_id.hex}
+        owners = {"account": caller.actor, "professional": caller.professional_id.hex}
         refusal: RateLimited | None = None
         try:
             quotas.admit(owners, card_key)
@@ -141,7 +141,7 @@ def _event(
     return AccessEvent(
         at=utcnow(),
         tag=Tag.RIGHTS_READ,
-        actor=f"user:{caller.user_id}",
+        actor=caller.actor,
         outcome=outcome,
         purpose=f"rights-check {query.domain} {query.care_date.isoformat()}",
         organisation=caller.organisation,

@@ -1,0 +1,1 @@
+"""Claims: the adjudication engine, calculations (CLC), invoices (DRE) and accumulators."""
