@@ -17,6 +17,7 @@ import os
 import struct
 import threading
 from collections.abc import Mapping
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -34,10 +35,16 @@ NONCE_BYTES = 12
 _HEADER = struct.Struct(">BI")  # format, data key version
 
 
-def _aad(scope: str, table: str, column: str, row: str, header: bytes) -> bytes:
+@lru_cache(maxsize=256)
+def _aad_prefix(scope: str, table: str, column: str) -> bytes:
     # Length-prefixed, so that no two (scope, table, column, row) give the same bytes.
-    parts = [p.encode() for p in (scope, table, column, row)]
-    return AAD_PREFIX + b"".join(len(p).to_bytes(2, "big") + p for p in parts) + header
+    parts = [p.encode() for p in (scope, table, column)]
+    return AAD_PREFIX + b"".join(len(p).to_bytes(2, "big") + p for p in parts)
+
+
+def _aad(scope: str, table: str, column: str, row: str, header: bytes) -> bytes:
+    encoded = row.encode()
+    return _aad_prefix(scope, table, column) + len(encoded).to_bytes(2, "big") + encoded + header
 
 
 class _Nonces:
