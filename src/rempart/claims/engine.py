@@ -27,10 +27,11 @@ stops at the first reject code, in this order:
 The second pass values the lines left, in the order given, so that shared caps are consumed in
 line order (rule 5) and a rejected line never consumes one:
 
-components (they add up) → billed − AMO (rule 1) → ``frame_cap`` → ``cap_incl_amo`` per item →
-agreed amount → ``amount`` per equipment (tops up the other components, shared by the invoice's
-lines of the domain) → ``cap_incl_amo`` per equipment → ``ceiling`` (partial acceptance,
-``CEILING_REACHED``). A 100 % Santé line is paid billed − AMO, capped only by its agreed amount.
+components (they add up; an ``amount`` per equipment tops up the others with what the invoice's
+lines of the domain have left of it) → billed − AMO (rule 1) → ``frame_cap`` → ``cap_incl_amo``
+per item → agreed amount → ``cap_incl_amo`` per equipment (the AMO of its lines set aside first)
+→ ``ceiling`` (partial acceptance, ``CEILING_REACHED``). A 100 % Santé line is paid billed − AMO,
+capped only by its agreed amount, and counts against no cap or ceiling.
 
 Left to the service: ``PROFESSIONAL_NOT_CONTRACTED`` and ``DUPLICATE`` (they need stored state).
 Identical lines within one invoice are legitimate (two identical lenses) and are not duplicates.
@@ -147,6 +148,8 @@ class Context:
 
 @dataclass(frozen=True)
 class LineResult:
+    """What the AMC pays on a line; ``amo_amount`` is 0 on an INVALID_LINE (it may not be sane)."""
+
     amc_amount: int
     amo_amount: int
     reject_codes: tuple[str, ...]
@@ -205,6 +208,13 @@ def renewal_key(domain: str, guarantee: Guarantee, item_type: str | None) -> str
     if guarantee.per == "item" and item_type is not None:
         return f"{domain}:{item_type}"
     return domain
+
+
+def renewal_months(guarantee: Guarantee, birth_date: date, day: date) -> int | None:
+    """The renewal period in months for a care ``day``, by age on that day; None: no renewal."""
+    if guarantee.renewal_months_under_16 is not None and age_on(birth_date, day) < 16:
+        return guarantee.renewal_months_under_16
+    return guarantee.renewal_months
 
 
 def ceiling_left(ceiling: Ceiling, day: date, booked: Iterable[tuple[date, int]]) -> int:
@@ -299,14 +309,9 @@ def _gate(
     if agreed is not None and agreed < 0:
         raise ValueError("an agreed amount is never negative")
     key = None
-    if guarantee.renewal_months is not None:
+    months = renewal_months(guarantee, beneficiary.birth_date, day)
+    if months is not None:
         key = renewal_key(domain, guarantee, line.item_type)
-        months = guarantee.renewal_months
-        if (
-            guarantee.renewal_months_under_16 is not None
-            and age_on(beneficiary.birth_date, day) < 16
-        ):
-            months = guarantee.renewal_months_under_16
         if agreed is None and _too_soon(key, day, months, fittings, beneficiary.last_renewal):
             reason = f"one {domain} equipment or item per {months} months"
             return _reject(Reject.RENEWAL_TOO_SOON, amo, reason)
@@ -493,7 +498,8 @@ def _components(line: Line, guarantee: Guarantee, amo: int) -> tuple[Decimal, li
     billed, br = Decimal(line.billed), line.br
     if line.act_code == FORFAIT_JOURNALIER:  # only daily_fee lets an FJ line through
         full = billed - amo
-        return full, [f"daily_fee: FJ in full, {euros(line.billed)} − AMO {euros(amo)}"]
+        note = f"daily_fee: FJ in full, {euros(line.billed)} − AMO {euros(amo)} = {euros(full)}"
+        return full, [note]
     parts: list[tuple[Decimal, str]] = []
     if guarantee.br_total_pct is not None:
         percent, label = guarantee.br_total_pct, f"br_total_pct {guarantee.br_total_pct}"

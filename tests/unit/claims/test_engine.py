@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +25,7 @@ from rempart.claims.engine import (
     ceiling_left,
     non_optam_percent,
     renewal_key,
+    renewal_months,
 )
 from rempart.claims.money import euros, percent_of, round_cents
 from rempart.registry.plan_format import Ceiling, Guarantee, Plan, parse_money, parse_plan
@@ -576,6 +580,16 @@ def test_renewal_counts_from_the_last_accepted_one_by_age_on_the_care_date(
     assert result.reject_codes == (() if accepted else ("RENEWAL_TOO_SOON",))
 
 
+@pytest.mark.parametrize(
+    ("birth", "months"), [(ADULT, 24), (date(2010, 3, 10), 24), (date(2010, 3, 11), 12)]
+)
+def test_renewal_months_go_by_age_on_the_care_date(birth: date, months: int) -> None:
+    guarantee = Guarantee.model_validate(RENEWED["OPTI"])
+
+    assert renewal_months(guarantee, birth, DAY) == months
+    assert renewal_months(Guarantee.model_validate({"br_total_pct": 100}), birth, DAY) is None
+
+
 def test_under_16_without_its_own_period_uses_renewal_months() -> None:
     guarantees = {"OPTI": {"amount": "300.00", "per": "equipment", "renewal_months": 24}}
     owner = person(CHILD, last_renewal={"OPTI": date(2025, 1, 1)})
@@ -945,3 +959,21 @@ def test_an_empty_invoice_pays_nothing() -> None:
 def test_money_helpers_round_half_up_and_print_euros() -> None:
     assert [round_cents(percent_of(50, c)) for c in (1, 3, 5)] == [1, 2, 3]
     assert (euros(4095), euros(percent_of(33, 1001))) == ("40.95", "3.30")
+
+
+def test_the_engine_imports_only_the_standard_library_and_pure_rules_and_reads_no_clock() -> None:
+    allowed = {"rempart.claims.money", "rempart.registry.plan_format", "rempart.registry.rights"}
+    clock = {"now", "utcnow", "today", "time", "monotonic", "perf_counter"}
+    for name in ("engine", "money"):
+        source = Path(__file__).parents[3] / "src" / "rempart" / "claims" / f"{name}.py"
+        nodes = list(ast.walk(ast.parse(source.read_text())))
+        imported = {a.name for n in nodes if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module or "" for n in nodes if isinstance(n, ast.ImportFrom)}
+        called = {
+            n.func.attr
+            for n in nodes
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+        }
+        foreign = {m for m in imported if m.split(".")[0] not in sys.stdlib_module_names}
+        assert foreign <= allowed, name
+        assert called.isdisjoint(clock), name
