@@ -94,6 +94,14 @@ class RateLimited(Error):
         self.retry_after = retry_after
 
 
+class Unavailable(Error):
+    """The service is suspended (a containment in force); try again later."""
+
+    status = 503
+    title = "Service suspended"
+    type_slug = "suspended"
+
+
 class IntegrityFailure(Error):
     """Stored data or a proof does not match what it must."""
 

@@ -20,6 +20,13 @@ PURE = [
     "registry/identity",
     "crypto/fields",
     "ledger/merkle",
+    "ledger/nodes",
+    "ledger/events",
+    "identity/password_rules",
+    "identity/totp",
+    "rights/rules",
+    "claims/engine",
+    "claims/money",
     "ledger/checkpoint",
 ]
 FRAMEWORKS = (
@@ -40,6 +47,7 @@ CLOCK = {"now", "utcnow", "today", "time", "monotonic", "perf_counter"}
 LEAVES = {
     "crypto": ("rempart.registry", "rempart.identity", "rempart.ledger"),
     "ledger": ("rempart.registry", "rempart.identity"),
+    "guard": ("rempart.registry", "rempart.identity", "rempart.rights", "rempart.incidents"),
 }
 
 

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from rempart.crypto.keyring import PLATFORM_SCOPE
 from rempart.db import transaction, utcnow
-from rempart.errors import Error
+from rempart.errors import Error, Unavailable
+from rempart.guard import containment
 from rempart.identity import totp
 from rempart.identity.models import ApiClient, AuthSession, User
 from rempart.identity.services import email_index, password_hasher
@@ -31,7 +32,8 @@ from rempart.ledger.services import append_events
 from rempart.platform import Platform
 from rempart.registry.models import Professional, Tenant
 
-MFA_ATTEMPTS = 5  # wrong codes one login may try before it must start again
+MFA_ATTEMPTS = 5
+STAFF = ("operator", "security")  # wrong codes one login may try before it must start again
 
 
 class AuthenticationFailed(Error):
@@ -115,8 +117,12 @@ def _event(
     )
 
 
-def _locked(user: User, now: datetime) -> bool:
-    return user.status != "active" or (user.locked_until is not None and user.locked_until > now)
+def _locked(session: Session, user: User, now: datetime) -> bool:
+    return (
+        user.status != "active"
+        or (user.locked_until is not None and user.locked_until > now)
+        or containment.frozen(session, "account", user.id)
+    )
 
 
 def _fail(platform: Platform, session: Session, user: User, now: datetime) -> None:
@@ -139,8 +145,8 @@ def login(platform: Platform, email: str, password: str, client: Client) -> MfaC
             append_events(
                 session, [_event(Tag.LOGIN_FAILURE, "unknown", "no-such-account", client)]
             )
-        elif _locked(user, now) or not matches:
-            if not _locked(user, now):
+        elif _locked(session, user, now) or not matches:
+            if not _locked(session, user, now):
                 _fail(platform, session, user, now)
             append_events(
                 session, [_event(Tag.LOGIN_FAILURE, f"user:{user.id}", "refused", client)]
@@ -185,7 +191,7 @@ def complete_totp(platform: Platform, mfa_token: str, code: str, client: Client)
             or pending.expires_at <= now
         ):
             pass
-        elif _locked(user, now) or user.totp_secret_enc is None:
+        elif _locked(session, user, now) or user.totp_secret_enc is None:
             pending.revoked_at = now
         else:
             cipher = platform.keyring.cipher(session, PLATFORM_SCOPE)
@@ -246,6 +252,7 @@ def authenticate(platform: Platform, token: str) -> Principal:
         ):
             raise AuthenticationFailed()
         principal = _owner(session, auth)
+        _check_containment(session, principal)
         if now - auth.last_seen_at > timedelta(seconds=60):  # one write a minute, not a request
             session.execute(
                 update(AuthSession).where(AuthSession.id == auth.id).values(last_seen_at=now)
@@ -281,6 +288,22 @@ def _owner(session: Session, auth: AuthSession) -> Principal:
         professional.id,
         professional.am_number,
     )
+
+
+def _check_containment(session: Session, principal: Principal) -> None:
+    """Frozen accounts, professionals and insurers stop at once; a platform freeze stops all
+    but the operators and security analysts who must lift it."""
+    kind, _, ident = principal.actor.partition(":")
+    if kind == "user" and containment.frozen(session, "account", uuid.UUID(ident)):
+        raise AuthenticationFailed()
+    for scope, target in (
+        ("professional", principal.professional_id),
+        ("tenant", principal.tenant_id),
+    ):
+        if target is not None and containment.frozen(session, scope, target):
+            raise AuthenticationFailed()
+    if principal.role not in STAFF and containment.platform_frozen(session):
+        raise Unavailable("the platform is suspended by its operator; try again later")
 
 
 def logout(platform: Platform, principal: Principal) -> None:

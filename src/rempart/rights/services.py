@@ -8,7 +8,8 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from rempart.db import transaction, utcnow
-from rempart.errors import Forbidden, InvalidInput, RateLimited
+from rempart.errors import Forbidden, InvalidInput, RateLimited, Unavailable
+from rempart.guard import containment
 from rempart.guard.quotas import Quotas
 from rempart.identity.auth import Client, Principal
 from rempart.ledger.events import AccessEvent, Tag
@@ -84,6 +85,8 @@ def check_rights(
         except RateLimited as exc:
             refusal = exc
         tenant = None if refusal else lookups.active_tenant(session, query.amc_number)
+        if tenant is not None and containment.frozen(session, "tenant", tenant.id):
+            raise Unavailable("this insurer's rights checks are suspended; try again later")
         insured = (
             lookups.insured_by_card(
                 session,

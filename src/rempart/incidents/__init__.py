@@ -1,0 +1,1 @@
+"""Incident response: containment, breach scoping, notification, integrity attestation."""
