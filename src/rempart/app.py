@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from rempart import __version__
+from rempart.claims import api as claims_api
 from rempart.errors import Error, RateLimited
 from rempart.guard.quotas import quotas_for
 from rempart.identity import api as identity_api
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(identity_api.router)
     app.include_router(clients_api.router)
     app.include_router(rights_api.router)
+    app.include_router(claims_api.router)
 
     @app.get("/health", tags=["operations"], summary="Anyone. Liveness.")
     async def health() -> Health:

@@ -21,6 +21,7 @@ class Tag(StrEnum):
     IDENTITY_READ = "beneficiary:identity:read"
     PRIOR_AGREEMENT_CREATED = "beneficiary:prior-agreement:create"
     CLAIM_READ = "beneficiary:claim:read"
+    CALCULATION = "beneficiary:calculation:read"
     ACCOUNT_CREATED = "account:create"
     CLIENT_REGISTERED = "professional:client:register"
     LOGIN_SUCCESS = "account:login:success"

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.orm import Session
+
 from rempart.db import transaction, utcnow
 from rempart.errors import Forbidden, InvalidInput, RateLimited, Unavailable
 from rempart.guard import containment
@@ -65,25 +67,7 @@ def check_rights(
         profession = lookups.profession_of(session, caller.professional_id)
         if profession is None or query.domain not in PROFESSION_DOMAINS[profession]:
             raise Forbidden(f"your profession does not check or bill the domain {query.domain}")
-        # Counted before anything is looked up: hits and misses alike use quota.
-        card_key = hmac.digest(
-            platform.keyring.platform_secret(session, QUOTA_KEY),
-            "\x1f".join(
-                (
-                    query.amc_number,
-                    query.member_number,
-                    query.birth_date.isoformat(),
-                    str(query.birth_rank),
-                )
-            ).encode(),
-            "sha256",
-        )[:16].hex()
-        owners = {"account": caller.actor, "professional": caller.professional_id.hex}
-        refusal: RateLimited | None = None
-        try:
-            quotas.admit(owners, card_key)
-        except RateLimited as exc:
-            refusal = exc
+        refusal = admit_card(platform, session, quotas, caller, query)
         tenant = None if refusal else lookups.active_tenant(session, query.amc_number)
         if tenant is not None and containment.frozen(session, "tenant", tenant.id):
             raise Unavailable("this insurer's rights checks are suspended; try again later")
@@ -130,6 +114,24 @@ def check_rights(
         )
     )
     return Eligibility(answer, engagement, valid_until)
+
+
+def admit_card(
+    platform: Platform, session: Session, quotas: Quotas, caller: Principal, query: CardQuery
+) -> RateLimited | None:
+    """Count the card against the caller's quotas, before anything is looked up (hits and misses
+    alike); the refusal, if any, is returned so that the caller records it before raising it."""
+    assert caller.professional_id is not None
+    card = "\x1f".join(
+        (query.amc_number, query.member_number, query.birth_date.isoformat(), str(query.birth_rank))
+    )
+    key = platform.keyring.platform_secret(session, QUOTA_KEY)
+    digest = hmac.digest(key, card.encode(), "sha256")[:16].hex()
+    try:
+        quotas.admit({"account": caller.actor, "professional": caller.professional_id.hex}, digest)
+    except RateLimited as exc:
+        return exc
+    return None
 
 
 def _event(

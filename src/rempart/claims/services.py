@@ -1,0 +1,100 @@
+"""Calculations (CLC): what the insurer would pay, line by line, committing nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rempart.claims.engine import Adjudication, Beneficiary, Context, Line, adjudicate
+from rempart.db import transaction, utcnow
+from rempart.errors import Forbidden, Unavailable
+from rempart.guard import containment
+from rempart.guard.quotas import Quotas
+from rempart.identity.auth import Client, Principal
+from rempart.ledger.events import AccessEvent, Tag
+from rempart.ledger.recorder import Recorder
+from rempart.platform import Platform
+from rempart.registry import lookups
+from rempart.rights.rules import engagement_matches
+from rempart.rights.services import ENGAGEMENT_KEY, CardQuery, admit_card
+
+
+def calculate(
+    platform: Platform,
+    recorder: Recorder,
+    quotas: Quotas,
+    caller: Principal,
+    card: CardQuery,
+    lines: Sequence[Line],
+    engagement: str | None,
+    prior_agreement: str | None,
+    client: Client,
+) -> Adjudication:
+    with transaction(platform.sessions) as session:
+        assert caller.professional_id is not None
+        profession = lookups.profession_of(session, caller.professional_id)
+        if profession is None:
+            raise Forbidden("this professional may not bill")
+        refusal = admit_card(platform, session, quotas, caller, card)
+        tenant = None if refusal else lookups.active_tenant(session, card.amc_number)
+        if tenant is not None and containment.frozen(session, "tenant", tenant.id):
+            raise Unavailable("this insurer's claims are suspended; try again later")
+        insured = (
+            lookups.insured_by_card(
+                session,
+                platform.keyring,
+                tenant,
+                card.member_number,
+                card.birth_date,
+                card.birth_rank,
+            )
+            if tenant
+            else None
+        )
+        engagement_valid = engagement_invalid = False
+        if engagement and insured is not None:
+            key = platform.keyring.platform_secret(session, ENGAGEMENT_KEY)
+            engagement_valid = all(
+                engagement_matches(
+                    engagement,
+                    key,
+                    insured.beneficiary_id.hex,
+                    caller.professional_id.hex,
+                    line.domain,
+                    line.care_date,
+                )
+                for line in lines
+            )
+            engagement_invalid = not engagement_valid
+        context = Context(
+            # An unknown card is valued as a person without rights: the same answer, to the byte,
+            # as closed rights (no membership oracle); the ledger records which it was.
+            beneficiary=Beneficiary(card.birth_date, insured.periods if insured else ()),
+            profession=profession,
+            plan_for=lambda code, day: (
+                lookups.plan_in_force(session, insured.tenant_id, code, day) if insured else None
+            ),
+            engagement_valid=engagement_valid,
+            engagement_invalid=engagement_invalid or bool(engagement and insured is None),
+            # Prior agreements are granted by POST /api/v1/prior-agreements (not yet served):
+            # until then any reference quoted is unknown.
+            prior_agreement_invalid=prior_agreement is not None,
+        )
+        result = adjudicate(lines, context) if refusal is None else None
+    event = AccessEvent(
+        at=utcnow(),
+        tag=Tag.CALCULATION,
+        actor=caller.actor,
+        outcome="throttled" if refusal else ("calculated" if insured else "unknown"),
+        purpose="calculation",
+        organisation=caller.organisation,
+        tenant=card.amc_number if tenant else None,
+        beneficiary=insured.pseudonym if insured else None,
+        fields=("amc_amount", "reject_codes") if insured else ("reject_codes",),
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
+    recorder.record(event)
+    if refusal is not None:
+        raise refusal
+    assert result is not None
+    return result
