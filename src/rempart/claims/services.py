@@ -31,7 +31,7 @@ def calculate(
 ) -> Adjudication:
     with transaction(platform.sessions) as session:
         assert caller.professional_id is not None
-        profession = lookups.profession_of(session, caller.professional_id)
+        profession = caller.profession
         if profession is None:
             raise Forbidden("this professional may not bill")
         refusal = admit_card(platform, session, quotas, caller, card)

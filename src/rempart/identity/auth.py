@@ -77,6 +77,7 @@ class Principal:
     tenant_id: uuid.UUID | None
     professional_id: uuid.UUID | None
     organisation: str | None  # the professional's billing number or the insurer's AMC number
+    profession: str | None = None  # for professionals: which domains they check and bill
 
 
 def token_hash(token: str) -> bytes:
@@ -266,13 +267,17 @@ def _owner(session: Session, auth: AuthSession) -> Principal:
         user = session.get(User, auth.user_id)
         if user is None or user.status != "active":
             raise AuthenticationFailed()
+        professional = (
+            session.get(Professional, user.professional_id) if user.professional_id else None
+        )
         return Principal(
             f"user:{user.id}",
             user.role,
             auth.id,
             user.tenant_id,
             user.professional_id,
-            _organisation(session, user),
+            professional.am_number if professional else _organisation(session, user),
+            professional.profession if professional else None,
         )
     client = session.get(ApiClient, auth.client_id)
     if client is None or client.revoked_at is not None:
@@ -287,22 +292,25 @@ def _owner(session: Session, auth: AuthSession) -> Principal:
         None,
         professional.id,
         professional.am_number,
+        professional.profession,
     )
 
 
 def _check_containment(session: Session, principal: Principal) -> None:
     """Frozen accounts, professionals and insurers stop at once; a platform freeze stops all
     but the operators and security analysts who must lift it."""
+    active = containment.in_force_now(session)
+    if not active:
+        return
     kind, _, ident = principal.actor.partition(":")
-    if kind == "user" and containment.frozen(session, "account", uuid.UUID(ident)):
+    mine = {
+        ("account", uuid.UUID(ident).hex if kind == "user" else ""),
+        ("professional", principal.professional_id.hex if principal.professional_id else ""),
+        ("tenant", principal.tenant_id.hex if principal.tenant_id else ""),
+    }
+    if active & mine:
         raise AuthenticationFailed()
-    for scope, target in (
-        ("professional", principal.professional_id),
-        ("tenant", principal.tenant_id),
-    ):
-        if target is not None and containment.frozen(session, scope, target):
-            raise AuthenticationFailed()
-    if principal.role not in STAFF and containment.platform_frozen(session):
+    if principal.role not in STAFF and ("platform", containment.PLATFORM_TARGET) in active:
         raise Unavailable("the platform is suspended by its operator; try again later")
 
 

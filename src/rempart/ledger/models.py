@@ -47,6 +47,9 @@ class LedgerHead(Base):
 
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     size: Mapped[int] = mapped_column(BigInteger)
+    # The frontier's subtree roots, largest first (32 bytes each): an append reads this row and
+    # nothing else. Derived from the nodes; recomputed from them when absent.
+    frontier: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class LedgerCheckpoint(Base):

@@ -54,8 +54,13 @@ def append_events(session: Session, events: Sequence[AccessEvent]) -> list[int]:
     if not events:
         return []
     head = _head(session, lock=True)
-    stored = _stored(session)
-    siblings = {level: stored(level, index) for level, index in nodes.frontier(head.size)}
+    levels = [level for level, _ in nodes.frontier(head.size)]
+    if head.frontier is not None and len(head.frontier) == 32 * len(levels):
+        hashes = [head.frontier[i * 32 : (i + 1) * 32] for i in range(len(levels))]
+    else:
+        stored = _stored(session)
+        hashes = [stored(level, index) for level, index in nodes.frontier(head.size)]
+    siblings = dict(zip(levels, hashes, strict=True))
     entries, completed, first = [], [], head.size
     for offset, event in enumerate(events):
         encoded = event.encode()
@@ -77,6 +82,7 @@ def append_events(session: Session, events: Sequence[AccessEvent]) -> list[int]:
         [{"level": lv, "index": i, "hash": h} for lv, i, h in completed],
     )
     head.size = first + len(events)
+    head.frontier = b"".join(siblings[level] for level in sorted(siblings, reverse=True))
     session.flush()
     return list(range(first, head.size))
 

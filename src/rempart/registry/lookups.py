@@ -13,7 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from rempart.crypto.keyring import Keyring
-from rempart.registry.models import Beneficiary, PlanVersion, Professional, RightsPeriod, Tenant
+from rempart.registry.models import Beneficiary, PlanVersion, RightsPeriod, Tenant
 from rempart.registry.plan_format import Plan, parse_plan
 from rempart.registry.rights import Period
 
@@ -90,11 +90,3 @@ def plan_in_force(session: Session, tenant_id: uuid.UUID, code: str, day: date) 
 def _parsed(version_id: uuid.UUID, document: str) -> Plan:
     # A loaded version never changes (a change is a new version): its parse can be kept.
     return parse_plan(json.loads(document))
-
-
-def profession_of(session: Session, professional_id: uuid.UUID) -> str | None:
-    return session.scalar(
-        select(Professional.profession).where(
-            Professional.id == professional_id, Professional.status == "active"
-        )
-    )

@@ -64,7 +64,7 @@ def check_rights(
         )
     with transaction(platform.sessions) as session:
         assert caller.professional_id is not None
-        profession = lookups.profession_of(session, caller.professional_id)
+        profession = caller.profession
         if profession is None or query.domain not in PROFESSION_DOMAINS[profession]:
             raise Forbidden(f"your profession does not check or bill the domain {query.domain}")
         refusal = admit_card(platform, session, quotas, caller, query)
