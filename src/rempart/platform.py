@@ -12,6 +12,7 @@ from rempart.crypto.master import FileKeyProvider
 from rempart.crypto.models import DataKey
 from rempart.db import make_engine, make_sessionmaker, migrate, transaction
 from rempart.errors import ConfigurationError
+from rempart.ledger.services import tree_size
 from rempart.settings import Settings
 
 
@@ -59,4 +60,5 @@ def initialise(settings: Settings) -> tuple[Platform, bool]:
             is None
         ):
             platform.keyring.create_scope(session, PLATFORM_SCOPE)
+        tree_size(session)  # creates the ledger's head row before workers race to append
     return platform, created

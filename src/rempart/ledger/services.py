@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from rempart.crypto.keyring import Keyring
@@ -25,14 +25,18 @@ HEAD_ID = 1
 VERIFY_CHUNK = 10_000
 
 
-def _head(session: Session, lock: bool) -> LedgerHead:
-    query = select(LedgerHead).where(LedgerHead.id == HEAD_ID)
-    head = session.scalar(query.with_for_update() if lock else query)
-    if head is None:
-        head = LedgerHead(id=HEAD_ID, size=0)
-        session.add(head)
-        session.flush()
-    return head
+def _head(session: Session, lock: bool) -> tuple[int, bytes | None]:
+    """The tree's size and stored frontier; the row is created with the first use of the log.
+
+    Core statements, not the ORM: this is on the path of every rights check.
+    """
+    head = table_of(LedgerHead)
+    query = select(head.c.size, head.c.frontier).where(head.c.id == HEAD_ID)
+    found = session.execute(query.with_for_update() if lock else query).first()
+    if found is None:
+        session.execute(insert(head), [{"id": HEAD_ID, "size": 0, "frontier": b""}])
+        return 0, b""
+    return found[0], found[1]
 
 
 def _stored(session: Session) -> Callable[[int, int], bytes]:
@@ -53,15 +57,15 @@ def append_events(session: Session, events: Sequence[AccessEvent]) -> list[int]:
     """Append events in the caller's transaction; returns their sequence numbers."""
     if not events:
         return []
-    head = _head(session, lock=True)
-    levels = [level for level, _ in nodes.frontier(head.size)]
-    if head.frontier is not None and len(head.frontier) == 32 * len(levels):
-        hashes = [head.frontier[i * 32 : (i + 1) * 32] for i in range(len(levels))]
+    size, frontier = _head(session, lock=True)
+    levels = [level for level, _ in nodes.frontier(size)]
+    if frontier is not None and len(frontier) == 32 * len(levels):
+        hashes = [frontier[i * 32 : (i + 1) * 32] for i in range(len(levels))]
     else:
         stored = _stored(session)
-        hashes = [stored(level, index) for level, index in nodes.frontier(head.size)]
+        hashes = [stored(level, index) for level, index in nodes.frontier(size)]
     siblings = dict(zip(levels, hashes, strict=True))
-    entries, completed, first = [], [], head.size
+    entries, completed, first = [], [], size
     for offset, event in enumerate(events):
         encoded = event.encode()
         completed += nodes.append(first + offset, merkle.leaf_hash(encoded), siblings)
@@ -81,14 +85,19 @@ def append_events(session: Session, events: Sequence[AccessEvent]) -> list[int]:
         insert(table_of(LedgerNode)),
         [{"level": lv, "index": i, "hash": h} for lv, i, h in completed],
     )
-    head.size = first + len(events)
-    head.frontier = b"".join(siblings[level] for level in sorted(siblings, reverse=True))
-    session.flush()
-    return list(range(first, head.size))
+    session.execute(
+        update(table_of(LedgerHead))
+        .where(table_of(LedgerHead).c.id == HEAD_ID)
+        .values(
+            size=first + len(events),
+            frontier=b"".join(siblings[level] for level in sorted(siblings, reverse=True)),
+        )
+    )
+    return list(range(first, first + len(events)))
 
 
 def tree_size(session: Session) -> int:
-    return _head(session, lock=False).size
+    return _head(session, lock=False)[0]
 
 
 def root_at(session: Session, size: int) -> bytes:
@@ -140,7 +149,7 @@ def prove_consistency(sessions: sessionmaker[Session], size1: int, size2: int) -
 def make_checkpoint(sessions: sessionmaker[Session], keyring: Keyring, origin: str) -> str:
     """Sign the current size and root; returns the note (kept, and handed to insurers)."""
     with transaction(sessions) as session:
-        size = _head(session, lock=True).size
+        size = _head(session, lock=True)[0]
         existing = session.get(LedgerCheckpoint, size)
         if existing is not None:
             return existing.note

@@ -17,7 +17,7 @@ Professional = Annotated[Principal, Depends(allow("professional"))]
 PROBLEM = {"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {}}}
 
 
-def _recorder(request: Request) -> Recorder:
+async def _recorder(request: Request) -> Recorder:
     recorder: Recorder = request.app.state.recorder
     return recorder
 
