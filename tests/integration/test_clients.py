@@ -98,6 +98,19 @@ def hs256_with_public_key(client_id: str) -> str:
     return (signing_input + b"." + signature).decode()
 
 
+def client_token(client: TestClient, client_id: str) -> str:
+    """The access token that a fresh, valid assertion of this client obtains."""
+    body = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": assertion(client_id),
+    }
+    response = client.post("/api/v1/auth/token", data=body)
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
 def token_request(client: TestClient, signed: str, **form: str) -> int:
     body = {
         "grant_type": "client_credentials",
@@ -210,14 +223,7 @@ def test_a_client_token_cannot_register_more_clients(
 ) -> None:
     client, _, person_session = api
     client_id = register(client, person_session)
-    token = client.post(
-        "/api/v1/auth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": assertion(client_id),
-        },
-    ).json()["access_token"]
+    token = client_token(client, client_id)
     other = (
         Ed25519PrivateKey.generate()
         .public_key()
@@ -237,14 +243,7 @@ def test_revoking_a_client_stops_its_tokens_at_once(
 ) -> None:
     client, platform, person_session = api
     client_id = register(client, person_session)
-    token = client.post(
-        "/api/v1/auth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": assertion(client_id),
-        },
-    ).json()["access_token"]
+    token = client_token(client, client_id)
     assert check(client, token) == 200
     secret = add_account(platform, "professional", "optique@example.org", am_number=OPTICIAN_AM)
     stranger = sign_in(client, platform, "optique@example.org", secret)
