@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -12,7 +13,7 @@ from pydantic import BaseModel
 
 from rempart import __version__
 from rempart.claims import api as claims_api
-from rempart.errors import Error, RateLimited
+from rempart.errors import Error, IntegrityFailure, RateLimited
 from rempart.guard.quotas import quotas_for
 from rempart.identity import api as identity_api
 from rempart.identity import clients_api
@@ -22,6 +23,7 @@ from rempart.rights import api as rights_api
 from rempart.settings import Settings, get_settings
 
 PROBLEM = "application/problem+json"
+log = structlog.get_logger("rempart")
 
 
 class Health(BaseModel):
@@ -61,6 +63,10 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 
     @app.exception_handler(Error)
     async def rempart_error(_: Request, exc: Error) -> JSONResponse:
+        if isinstance(exc, IntegrityFailure):
+            # Its message names tables and rows: for the operator's logs, not for the caller.
+            log.error("integrity failure", detail=exc.detail)
+            return problem(500, exc.title, "stored data failed an integrity check", exc.type_slug)
         extra: dict[str, object] = {}
         field = getattr(exc, "field", None)
         if field:

@@ -15,7 +15,12 @@ from rempart.ledger.recorder import Recorder
 from rempart.platform import Platform
 from rempart.registry import lookups
 from rempart.rights.rules import engagement_matches
-from rempart.rights.services import ENGAGEMENT_KEY, CardQuery, admit_card
+from rempart.rights.services import (
+    ENGAGEMENT_KEY,
+    CardQuery,
+    admit_card,
+    check_care_dates,
+)
 
 
 def calculate(
@@ -29,6 +34,7 @@ def calculate(
     prior_agreement: str | None,
     client: Client,
 ) -> Adjudication:
+    check_care_dates([line.care_date for line in lines])
     with transaction(platform.sessions) as session:
         assert caller.professional_id is not None
         profession = caller.profession

@@ -51,15 +51,6 @@ def in_force_now(session: Session) -> frozenset[tuple[str, str]]:
     return frozenset((kind, target) for kind, target in rows)
 
 
-def platform_frozen(session: Session) -> bool:
-    return (
-        session.scalar(
-            select(Freeze.id).where(Freeze.lifted_at.is_(None), Freeze.kind == "platform").limit(1)
-        )
-        is not None
-    )
-
-
 def record_freeze(
     session: Session,
     kind: str,

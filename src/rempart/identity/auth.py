@@ -8,11 +8,11 @@ second factor can exchange for a session.
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from argon2 import PasswordHasher
@@ -32,6 +32,7 @@ from rempart.ledger.services import append_events
 from rempart.platform import Platform
 from rempart.registry.models import Professional, Tenant
 
+SESSION_KEY = "session"
 MFA_ATTEMPTS = 5
 STAFF = ("operator", "security")  # wrong codes one login may try before it must start again
 
@@ -78,10 +79,16 @@ class Principal:
     professional_id: uuid.UUID | None
     organisation: str | None  # the professional's billing number or the insurer's AMC number
     profession: str | None = None  # for professionals: which domains they check and bill
+    # The person answerable for the caller (a client's registrant): quotas count per person.
+    account: str = ""
+    authenticated_at: datetime | None = None  # when the second factor was given (people)
 
 
-def token_hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+def token_hash(platform: Platform, session: Session, token: str) -> bytes:
+    """The stored form of a token: an HMAC under a platform secret, so that someone who can write
+    to the database cannot plant a session of their own (an unkeyed hash would let them)."""
+    key = platform.keyring.platform_secret(session, SESSION_KEY)
+    return hmac.digest(key, token.encode(), "sha256")
 
 
 @lru_cache(maxsize=8)
@@ -126,11 +133,20 @@ def _locked(session: Session, user: User, now: datetime) -> bool:
     )
 
 
+RELEASE_BY_OPERATOR = datetime(9999, 1, 1, tzinfo=UTC)
+
+
 def _fail(platform: Platform, session: Session, user: User, now: datetime) -> None:
+    """Count a failure. At the threshold the account locks for a while, then for twice as long
+    at each further failure; at three times the threshold it stays locked until an operator
+    releases it: an absolute cap, not ten guesses every half hour forever."""
     user.failed_logins += 1
-    if user.failed_logins >= platform.settings.lockout_failures:
-        user.locked_until = now + timedelta(minutes=platform.settings.lockout_minutes)
-        user.failed_logins = 0
+    threshold = platform.settings.lockout_failures
+    if user.failed_logins >= 3 * threshold:
+        user.locked_until = RELEASE_BY_OPERATOR
+    elif user.failed_logins >= threshold:
+        doubling = min(user.failed_logins - threshold, 10)
+        user.locked_until = now + timedelta(minutes=platform.settings.lockout_minutes * 2**doubling)
 
 
 def login(platform: Platform, email: str, password: str, client: Client) -> MfaChallenge:
@@ -146,8 +162,8 @@ def login(platform: Platform, email: str, password: str, client: Client) -> MfaC
             append_events(
                 session, [_event(Tag.LOGIN_FAILURE, "unknown", "no-such-account", client)]
             )
-        elif _locked(session, user, now) or not matches:
-            if not _locked(session, user, now):
+        elif (locked := _locked(session, user, now)) or not matches:
+            if not locked:
                 _fail(platform, session, user, now)
             append_events(
                 session, [_event(Tag.LOGIN_FAILURE, f"user:{user.id}", "refused", client)]
@@ -157,7 +173,7 @@ def login(platform: Platform, email: str, password: str, client: Client) -> MfaC
             session.add(
                 AuthSession(
                     user_id=user.id,
-                    token_hash=token_hash(token),
+                    token_hash=token_hash(platform, session, token),
                     stage="mfa",
                     mfa_failures=0,
                     created_at=now,
@@ -180,7 +196,7 @@ def complete_totp(platform: Platform, mfa_token: str, code: str, client: Client)
     with transaction(platform.sessions) as session:
         pending = session.scalar(
             select(AuthSession)
-            .where(AuthSession.token_hash == token_hash(mfa_token))
+            .where(AuthSession.token_hash == token_hash(platform, session, mfa_token))
             .with_for_update()
         )
         user = session.get(User, pending.user_id, with_for_update=True) if pending else None
@@ -213,8 +229,9 @@ def complete_totp(platform: Platform, mfa_token: str, code: str, client: Client)
                 lifetime = timedelta(hours=platform.settings.session_absolute_hours)
                 # The login's token is spent: the session gets a new one, so whoever saw the
                 # first cannot ride on the second factor.
-                pending.token_hash, pending.stage = token_hash(token), "active"
+                pending.token_hash, pending.stage = token_hash(platform, session, token), "active"
                 pending.expires_at, pending.last_seen_at = now + lifetime, now
+                pending.created_at = now  # when the second factor was given: recent authentication
                 organisation = _organisation(session, user)
                 append_events(
                     session,
@@ -241,7 +258,9 @@ def authenticate(platform: Platform, token: str) -> Principal:
     now = utcnow()
     with transaction(platform.sessions) as session:
         auth = session.scalar(
-            select(AuthSession).where(AuthSession.token_hash == token_hash(token))
+            select(AuthSession).where(
+                AuthSession.token_hash == token_hash(platform, session, token)
+            )
         )
         idle = timedelta(minutes=platform.settings.session_idle_minutes)
         if (
@@ -262,7 +281,8 @@ def authenticate(platform: Platform, token: str) -> Principal:
 
 
 def _owner(session: Session, auth: AuthSession) -> Principal:
-    """The person or the billing software a session belongs to, if still allowed in."""
+    """The person or the billing software a session belongs to, if still allowed in: the
+    account, and the professional or insurer it acts for, must all be active."""
     if auth.user_id is not None:
         user = session.get(User, auth.user_id)
         if user is None or user.status != "active":
@@ -270,14 +290,24 @@ def _owner(session: Session, auth: AuthSession) -> Principal:
         professional = (
             session.get(Professional, user.professional_id) if user.professional_id else None
         )
+        tenant = session.get(Tenant, user.tenant_id) if user.tenant_id else None
+        if (professional and professional.status != "active") or (
+            tenant and tenant.status != "active"
+        ):
+            raise AuthenticationFailed()
+        organisation = (
+            professional.am_number if professional else (tenant.amc_number if tenant else None)
+        )
         return Principal(
             f"user:{user.id}",
             user.role,
             auth.id,
             user.tenant_id,
             user.professional_id,
-            professional.am_number if professional else _organisation(session, user),
+            organisation,
             professional.profession if professional else None,
+            account=f"user:{user.id}",
+            authenticated_at=auth.created_at,
         )
     client = session.get(ApiClient, auth.client_id)
     if client is None or client.revoked_at is not None:
@@ -293,6 +323,7 @@ def _owner(session: Session, auth: AuthSession) -> Principal:
         professional.id,
         professional.am_number,
         professional.profession,
+        account=client.registered_by,
     )
 
 
@@ -321,3 +352,4 @@ def logout(platform: Platform, principal: Principal) -> None:
             .where(AuthSession.id == principal.session_id)
             .values(revoked_at=utcnow())
         )
+        append_events(session, [_event(Tag.LOGOUT, principal.actor, "ended", Client())])

@@ -131,6 +131,18 @@ def revoke_client(platform: Platform, professional_id: uuid.UUID, client_id: uui
         if client is None or client.professional_id != professional_id:
             raise NotFound("no such client")
         client.revoked_at = client.revoked_at or now
+        append_events(
+            session,
+            [
+                AccessEvent(
+                    at=now,
+                    tag=Tag.CLIENT_REVOKED,
+                    actor=f"professional:{professional_id}",
+                    outcome="revoked",
+                    purpose=f"client:{client_id}",
+                )
+            ],
+        )
         session.execute(
             update(AuthSession)
             .where(AuthSession.client_id == client_id, AuthSession.revoked_at.is_(None))
@@ -162,7 +174,7 @@ def exchange_assertion(
         session.add(
             AuthSession(
                 client_id=api_client.id,
-                token_hash=token_hash(token),
+                token_hash=token_hash(platform, session, token),
                 stage="active",
                 mfa_failures=0,
                 created_at=now,

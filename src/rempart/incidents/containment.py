@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from rempart.db import transaction, utcnow
 from rempart.errors import NotFound
 from rempart.guard import containment
-from rempart.identity.models import AuthSession, User
+from rempart.identity.models import ApiClient, AuthSession, User
 from rempart.identity.services import email_index
 from rempart.platform import Platform
 from rempart.registry import lookups
@@ -56,9 +56,24 @@ def freeze(
         target, label = _target(platform, session, kind, name)
         view = containment.record_freeze(session, kind, target, label, reason, actor, now)
         if kind == "account":
+            # End its sessions, and revoke the software it registered: keys planted with a
+            # stolen session must not outlive the freeze.
+            clients = list(
+                session.scalars(
+                    select(ApiClient.id).where(
+                        ApiClient.registered_by == f"user:{target}", ApiClient.revoked_at.is_(None)
+                    )
+                )
+            )
+            session.execute(
+                update(ApiClient).where(ApiClient.id.in_(clients)).values(revoked_at=now)
+            )
             session.execute(
                 update(AuthSession)
-                .where(AuthSession.user_id == target, AuthSession.revoked_at.is_(None))
+                .where(
+                    (AuthSession.user_id == target) | AuthSession.client_id.in_(clients),
+                    AuthSession.revoked_at.is_(None),
+                )
                 .values(revoked_at=now)
             )
         return view

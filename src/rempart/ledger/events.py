@@ -26,6 +26,8 @@ class Tag(StrEnum):
     CLIENT_REGISTERED = "professional:client:register"
     LOGIN_SUCCESS = "account:login:success"
     LOGIN_FAILURE = "account:login:failure"
+    LOGOUT = "account:session:end"
+    CLIENT_REVOKED = "professional:client:revoke"
     FROZEN = "guard:containment:freeze"
     UNFROZEN = "guard:containment:unfreeze"
     BANK_DETAILS_CHANGED = "professional:bank-details:change"

@@ -20,6 +20,7 @@ from rempart.ledger.events import AccessEvent
 from rempart.ledger.services import append_events
 
 MAX_BATCH = 500
+WAIT_SECONDS = 30  # a request waits this long for its event at most, then fails
 
 
 class Recorder(Protocol):
@@ -48,7 +49,7 @@ class LedgerRecorder:
 
     def record(self, event: AccessEvent) -> int:
         """Record an event and wait until it is durable (raises if it could not be)."""
-        return self.submit(event).result()
+        return self.submit(event).result(timeout=WAIT_SECONDS)
 
     def close(self) -> None:
         """Commit what is queued, then stop the writer."""
@@ -60,7 +61,7 @@ class LedgerRecorder:
 
     def _ensure_started(self) -> None:
         with self._lock:
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():  # (re)start a dead writer
                 self._thread = threading.Thread(
                     target=self._run, name="ledger-recorder", daemon=True
                 )
@@ -92,7 +93,9 @@ class LedgerRecorder:
                 numbers = append_events(session, [event for event, _ in batch])
         except Exception as exc:  # every waiting request learns that its event was not recorded
             for _, future in batch:
-                future.set_exception(exc)
+                if not future.done():
+                    future.set_exception(exc)
             return
         for (_, future), number in zip(batch, numbers, strict=True):
-            future.set_result(number)
+            if not future.done():  # a caller may have given up waiting
+                future.set_result(number)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import getpass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -74,7 +75,7 @@ def tenants_shred(
         err.print("shredding cannot be undone: run again with --yes to confirm")
         raise typer.Exit(1)
     with platform() as p:
-        destroyed = services.shred_tenant(p, amc_number)
+        destroyed = services.shred_tenant(p, amc_number, f"cli:{getpass.getuser()}")
     out.print(f"insurer {amc_number} shredded: {destroyed} keys destroyed")
 
 
@@ -249,7 +250,7 @@ def keys_rotate(
         raise typer.Exit(1)
     with platform() as p:
         if master:
-            count = services.rotate_master_key(p)
+            count = services.rotate_master_key(p, f"cli:{getpass.getuser()}")
             out.print(
                 f"master key rotated: {count} data keys re-wrapped, the old master key forgotten"
             )
@@ -257,7 +258,10 @@ def keys_rotate(
         with byte_progress(0, "re-sealing") as bar:
             task = bar.add_task("reseal", total=None)
             count = services.rotate_data_key(
-                p, amc_number, lambda done, total: bar.update(task, completed=done, total=total)
+                p,
+                amc_number,
+                lambda done, total: bar.update(task, completed=done, total=total),
+                f"cli:{getpass.getuser()}",
             )
     out.print(f"data key rotated: {count} rows re-sealed under the new key, the old key destroyed")
 

@@ -17,6 +17,8 @@ from rempart.crypto.keyring import PLATFORM_SCOPE
 from rempart.db import transaction, utcnow
 from rempart.errors import Conflict, InvalidDocument, InvalidInput, NotFound, Problem
 from rempart.identifiers import InvalidIdentifier, validate_nir
+from rempart.ledger.events import AccessEvent, Tag
+from rempart.ledger.services import append_events
 from rempart.platform import Platform
 from rempart.registry.csv_rows import FileError, RowError
 from rempart.registry.identity import Identity
@@ -291,7 +293,14 @@ def find_by_nir(platform: Platform, amc_number: str, nir: str) -> list[Beneficia
         return matches
 
 
-def shred_tenant(platform: Platform, amc_number: str) -> int:
+def _record(session: Session, tag: Tag, actor: str, what: str, amc_number: str | None) -> None:
+    event = AccessEvent(
+        at=utcnow(), tag=tag, actor=actor, outcome="done", purpose=what, tenant=amc_number
+    )
+    append_events(session, [event])
+
+
+def shred_tenant(platform: Platform, amc_number: str, actor: str = "cli") -> int:
     """Crypto-shred an insurer: destroy its keys, so its sealed data can never be read again."""
     with transaction(platform.sessions) as session:
         tenant = tenant_by_amc(session, amc_number, active=False)
@@ -299,15 +308,17 @@ def shred_tenant(platform: Platform, amc_number: str) -> int:
             raise Conflict(f"the insurer {amc_number} is already shredded")
         destroyed = platform.keyring.shred(session, [tenant.scope])
         tenant.status = "shredded"
+        _record(session, Tag.TENANT_SHREDDED, actor, f"{destroyed} keys destroyed", amc_number)
         return destroyed
 
 
-def rotate_master_key(platform: Platform) -> int:
+def rotate_master_key(platform: Platform, actor: str = "cli") -> int:
     """Wrap every data key under a new master key, then forget the old master key."""
     provider = platform.keyring.provider
     provider.add_version()
     with transaction(platform.sessions) as session:
         count = platform.keyring.rewrap_all(session)
+        _record(session, Tag.KEYS_ROTATED, actor, f"master key: {count} data keys re-wrapped", None)
     provider.retire_others()
     return count
 
@@ -316,7 +327,10 @@ _RESEAL_BATCH = 1000
 
 
 def rotate_data_key(
-    platform: Platform, amc_number: str | None, progress: Callable[[int, int], None] | None = None
+    platform: Platform,
+    amc_number: str | None,
+    progress: Callable[[int, int], None] | None = None,
+    actor: str = "cli",
 ) -> int:
     """Move a scope (an insurer, or the platform when ``amc_number`` is None) to a new data key.
 
@@ -337,6 +351,7 @@ def rotate_data_key(
                 # A writer that sealed under the old key before the rotation has committed by
                 # now (it holds a share lock on the key until it commits): nothing is left.
                 platform.keyring.drop_previous_data_keys(session, scope)
+                _record(session, Tag.KEYS_ROTATED, actor, f"data key of {scope}", amc_number)
                 break
         done += resealed
         if progress:

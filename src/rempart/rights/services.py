@@ -57,11 +57,7 @@ def check_rights(
     An unknown card and closed rights give the same answer: the check is no oracle of who is a
     member. The event records which it was, for the insurer and the guard.
     """
-    today = utcnow().astimezone(PARIS).date()
-    if not today - timedelta(days=PAST_CARE_DAYS) <= query.care_date <= today + timedelta(days=1):
-        raise InvalidInput(
-            "must be within the last two years, and not after tomorrow", field="care_date"
-        )
+    check_care_dates([query.care_date])
     with transaction(platform.sessions) as session:
         assert caller.professional_id is not None
         profession = caller.profession
@@ -116,6 +112,16 @@ def check_rights(
     return Eligibility(answer, engagement, valid_until)
 
 
+def check_care_dates(days: list[date]) -> None:
+    """Care within the last two years (the billing delay), and not after tomorrow."""
+    today = utcnow().astimezone(PARIS).date()
+    earliest, latest = today - timedelta(days=PAST_CARE_DAYS), today + timedelta(days=1)
+    if any(not earliest <= day <= latest for day in days):
+        raise InvalidInput(
+            "must be within the last two years, and not after tomorrow", field="care_date"
+        )
+
+
 def admit_card(
     platform: Platform, session: Session, quotas: Quotas, caller: Principal, query: CardQuery
 ) -> RateLimited | None:
@@ -128,7 +134,11 @@ def admit_card(
     key = platform.keyring.platform_secret(session, QUOTA_KEY)
     digest = hmac.digest(key, card.encode(), "sha256")[:16].hex()
     try:
-        quotas.admit({"account": caller.actor, "professional": caller.professional_id.hex}, digest)
+        owners = {
+            "account": caller.account or caller.actor,
+            "professional": caller.professional_id.hex,
+        }
+        quotas.admit(owners, digest)
     except RateLimited as exc:
         return exc
     return None
