@@ -11,7 +11,7 @@ from rempart.claims.engine import Line
 from rempart.claims.schemas import CalculationRequest, CalculationResponse, LineOut
 from rempart.identity.auth import Principal
 from rempart.identity.deps import ClientDep, PlatformDep, allow
-from rempart.rights.services import CardQuery
+from rempart.rights.services import Card
 
 router = APIRouter(prefix="/api/v1", tags=["claims"])
 Professional = Annotated[Principal, Depends(allow("professional"))]
@@ -30,14 +30,7 @@ def calculate(
     client: ClientDep,
     request: Request,
 ) -> CalculationResponse:
-    card = CardQuery(
-        body.amc_number,
-        body.member_number,
-        body.birth_date,
-        body.birth_rank,
-        "",
-        body.lines[0].care_date,
-    )
+    card = Card(body.amc_number, body.member_number, body.birth_date, body.birth_rank)
     lines = [Line(**line.model_dump()) for line in body.lines]
     result = services.calculate(
         platform,

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 
 from rempart.claims.engine import Adjudication, Beneficiary, Context, Line, adjudicate
 from rempart.db import transaction, utcnow
-from rempart.errors import Forbidden, Unavailable
-from rempart.guard import containment
+from rempart.errors import Forbidden
 from rempart.guard.quotas import Quotas
 from rempart.identity.auth import Client, Principal
 from rempart.ledger.events import AccessEvent, Tag
@@ -17,9 +16,9 @@ from rempart.registry import lookups
 from rempart.rights.rules import engagement_matches
 from rempart.rights.services import (
     ENGAGEMENT_KEY,
-    CardQuery,
-    admit_card,
+    Card,
     check_care_dates,
+    find_insured,
 )
 
 
@@ -28,7 +27,7 @@ def calculate(
     recorder: Recorder,
     quotas: Quotas,
     caller: Principal,
-    card: CardQuery,
+    card: Card,
     lines: Sequence[Line],
     engagement: str | None,
     prior_agreement: str | None,
@@ -40,22 +39,8 @@ def calculate(
         profession = caller.profession
         if profession is None:
             raise Forbidden("this professional may not bill")
-        refusal = admit_card(platform, session, quotas, caller, card)
-        tenant = None if refusal else lookups.active_tenant(session, card.amc_number)
-        if tenant is not None and containment.frozen(session, "tenant", tenant.id):
-            raise Unavailable("this insurer's claims are suspended; try again later")
-        insured = (
-            lookups.insured_by_card(
-                session,
-                platform.keyring,
-                tenant,
-                card.member_number,
-                card.birth_date,
-                card.birth_rank,
-            )
-            if tenant
-            else None
-        )
+        found = find_insured(platform, session, quotas, caller, card)
+        refusal, insured = found.refusal, found.insured
         engagement_valid = engagement_invalid = False
         if engagement and insured is not None:
             key = platform.keyring.platform_secret(session, ENGAGEMENT_KEY)
@@ -93,7 +78,7 @@ def calculate(
         outcome="throttled" if refusal else ("calculated" if insured else "unknown"),
         purpose="calculation",
         organisation=caller.organisation,
-        tenant=card.amc_number if tenant else None,
+        tenant=card.amc_number if found.tenant_known else None,
         beneficiary=insured.pseudonym if insured else None,
         fields=("amc_amount", "reject_codes") if insured else ("reject_codes",),
         ip=client.ip,

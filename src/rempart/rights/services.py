@@ -28,13 +28,28 @@ PAST_CARE_DAYS = 730  # a rights check looks back two years at most (the billing
 
 
 @dataclass(frozen=True)
-class CardQuery:
+class Card:
+    """What the card and the patient give: the rights-check key."""
+
     amc_number: str
     member_number: str
     birth_date: date
     birth_rank: int
+
+
+@dataclass(frozen=True)
+class CardQuery(Card):
     domain: str
     care_date: date
+
+
+@dataclass(frozen=True)
+class Found:
+    """The outcome of looking a card up: refused by a quota, or the insurer and the insured."""
+
+    refusal: RateLimited | None
+    tenant_known: bool
+    insured: lookups.Insured | None
 
 
 @dataclass(frozen=True)
@@ -63,22 +78,8 @@ def check_rights(
         profession = caller.profession
         if profession is None or query.domain not in PROFESSION_DOMAINS[profession]:
             raise Forbidden(f"your profession does not check or bill the domain {query.domain}")
-        refusal = admit_card(platform, session, quotas, caller, query)
-        tenant = None if refusal else lookups.active_tenant(session, query.amc_number)
-        if tenant is not None and containment.frozen(session, "tenant", tenant.id):
-            raise Unavailable("this insurer's rights checks are suspended; try again later")
-        insured = (
-            lookups.insured_by_card(
-                session,
-                platform.keyring,
-                tenant,
-                query.member_number,
-                query.birth_date,
-                query.birth_rank,
-            )
-            if tenant
-            else None
-        )
+        found = find_insured(platform, session, quotas, caller, query)
+        refusal, insured = found.refusal, found.insured
         answer, engagement, valid_until = CLOSED, None, None
         if insured is not None:
             answer = rights_on(
@@ -106,7 +107,13 @@ def check_rights(
     fields = ("status", "rate", "engagement") if answer.open else ("status",)
     recorder.record(
         _event(
-            caller, query, client, outcome, query.amc_number if tenant else None, insured, fields
+            caller,
+            query,
+            client,
+            outcome,
+            query.amc_number if found.tenant_known else None,
+            insured,
+            fields,
         )
     )
     return Eligibility(answer, engagement, valid_until)
@@ -122,8 +129,27 @@ def check_care_dates(days: list[date]) -> None:
         )
 
 
+def find_insured(
+    platform: Platform, session: Session, quotas: Quotas, caller: Principal, card: Card
+) -> Found:
+    """The one way a professional's request reaches a beneficiary: the card is counted against
+    the quotas first (hits and misses alike), a frozen insurer is refused, then the look-up."""
+    refusal = admit_card(platform, session, quotas, caller, card)
+    tenant = None if refusal else lookups.active_tenant(session, card.amc_number)
+    if tenant is not None and containment.frozen(session, "tenant", tenant.id):
+        raise Unavailable("this insurer's data is suspended; try again later")
+    insured = (
+        lookups.insured_by_card(
+            session, platform.keyring, tenant, card.member_number, card.birth_date, card.birth_rank
+        )
+        if tenant
+        else None
+    )
+    return Found(refusal, tenant is not None, insured)
+
+
 def admit_card(
-    platform: Platform, session: Session, quotas: Quotas, caller: Principal, query: CardQuery
+    platform: Platform, session: Session, quotas: Quotas, caller: Principal, query: Card
 ) -> RateLimited | None:
     """Count the card against the caller's quotas, before anything is looked up (hits and misses
     alike); the refusal, if any, is returned so that the caller records it before raising it."""
