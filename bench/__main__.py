@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from bench import import_members, ledger
+from bench import import_members, integrity, ledger
 
 rows = int(os.environ.get("REMPART_BENCH_ROWS", "50000"))
 import_members.main(rows, rounds=3, database_url=None)
@@ -12,3 +12,4 @@ postgres = os.environ.get("REMPART_BENCH_POSTGRES_URL")
 if postgres:
     import_members.main(rows, rounds=3, database_url=postgres)
 ledger.main(int(os.environ.get("REMPART_BENCH_EVENTS", "100000")))
+integrity.main(rows, rounds=3)

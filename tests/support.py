@@ -7,15 +7,18 @@ import io
 import json
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, true
 
+from rempart.db import Base, table_of, transaction
 from rempart.identifiers import luhn_complete, make_french_iban, make_nir
 from rempart.identity import totp
 from rempart.identity.models import User
 from rempart.identity.services import add_user
+from rempart.integrity import journal
 from rempart.platform import Platform
 from rempart.registry import services
 from rempart.registry.member_file import COLUMNS
@@ -116,10 +119,21 @@ def add_account(platform: Platform, role: str, email: str, **binding: str) -> st
     return parse_qs(urlparse(created.totp_uri).query)["secret"][0]
 
 
+def set_rows(
+    platform: Platform,
+    model: type[Base],
+    where: ColumnElement[bool] | None = None,
+    **values: Any,
+) -> None:
+    """Change rows the way the application does (MACs renewed, journalled): time passing,
+    an operator's decision. Tampering tests write through ``platform.engine`` instead."""
+    with transaction(platform.sessions) as session:
+        journal.update_where(session, table_of(model), true() if where is None else where, **values)
+
+
 def sign_in(client: TestClient, platform: Platform, email: str, secret: str) -> dict[str, str]:
     """Log in with password and TOTP; returns the Authorization header of the session."""
-    with platform.sessions.begin() as session:  # several sign-ins within one TOTP step
-        session.execute(update(User).values(totp_last_step=None))
+    set_rows(platform, User, totp_last_step=None)  # several sign-ins within one TOTP step
     mfa = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()
     code = totp.code_at(secret, datetime.now(UTC))
     granted = client.post(

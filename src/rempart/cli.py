@@ -9,6 +9,7 @@ import typer
 from rempart.cli_support import err, out, reported_errors
 from rempart.identity.cli import clients_cli, users
 from rempart.incidents.cli import guard
+from rempart.integrity.cli import integrity
 from rempart.ledger.cli import ledger
 from rempart.platform import initialise
 from rempart.registry.cli import keys, members, plans, professionals, tenants
@@ -30,6 +31,7 @@ app.add_typer(ledger, name="ledger")
 app.add_typer(users, name="users")
 app.add_typer(clients_cli, name="clients")
 app.add_typer(guard, name="guard")
+app.add_typer(integrity, name="integrity")
 app.command("demo-data")(demo_data)
 
 

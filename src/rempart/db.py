@@ -8,8 +8,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, Table, create_engine, event, inspect
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    LargeBinary,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    inspect,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -23,6 +32,13 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+class Protected:
+    """A business table: each row carries its integrity MAC, set and checked by
+    ``rempart.integrity`` on every write (null only if written outside the application)."""
+
+    row_mac: Mapped[bytes | None] = mapped_column(LargeBinary(16))
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -77,8 +93,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, **info: Any) -> sessionmaker[Session]:
+    """Sessions of the platform; ``info`` is copied into each session's ``Session.info``."""
+    return sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from rempart.crypto.master import FileKeyProvider
 from rempart.crypto.models import DataKey
 from rempart.db import make_engine, make_sessionmaker, migrate, transaction
 from rempart.errors import ConfigurationError
+from rempart.integrity import journal
 from rempart.ledger.services import tree_size
 from rempart.settings import Settings
 
@@ -31,8 +32,10 @@ def open_platform(settings: Settings) -> Platform:
     """Connect to the database and load the master key (which must exist: see ``rempart init``)."""
     settings.check_production()
     engine = make_engine(settings.resolved_database_url)
-    provider = FileKeyProvider(settings.resolved_master_key_file)
-    return Platform(settings, engine, make_sessionmaker(engine), Keyring(provider))
+    keyring = Keyring(FileKeyProvider(settings.resolved_master_key_file))
+    sessions = make_sessionmaker(engine, **{journal.KEYRING: keyring})
+    journal.install(sessions)
+    return Platform(settings, engine, sessions, keyring)
 
 
 def initialise(settings: Settings) -> tuple[Platform, bool]:
@@ -60,5 +63,7 @@ def initialise(settings: Settings) -> tuple[Platform, bool]:
             is None
         ):
             platform.keyring.create_scope(session, PLATFORM_SCOPE)
+        # Created now: row MACs are computed during flushes, where no key can be added.
+        platform.keyring.platform_secret(session, journal.INTEGRITY)
         tree_size(session)  # creates the ledger's head row before workers race to append
     return platform, created

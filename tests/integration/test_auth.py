@@ -25,6 +25,7 @@ from rempart.identity.services import add_user, password_hasher
 from rempart.ledger.models import LedgerEntry
 from rempart.platform import Platform
 from rempart.registry.services import import_professionals
+from tests.support import set_rows
 
 AM = "751234567"
 EMAIL = "marie@pharmacie.example"
@@ -157,8 +158,7 @@ def test_wrong_address_wrong_password_and_locked_account_are_answered_alike(
 ) -> None:
     unknown = login(client, email="nobody@pharmacie.example")
     wrong = login(client, password="not the right password at all")
-    with platform.sessions.begin() as session:
-        session.execute(update(User).values(locked_until=datetime.now(UTC) + timedelta(hours=1)))
+    set_rows(platform, User, locked_until=datetime.now(UTC) + timedelta(hours=1))
     locked = login(client)  # the right password, on a locked account
     assert unknown == wrong == locked
     assert unknown["status"] == 401
@@ -171,8 +171,7 @@ def test_ten_consecutive_failures_lock_the_account_until_the_delay_passes(
     for _ in range(10):
         assert login(client, password="a wrong but long password")["status"] == 401
     assert login(client)["status"] == 401  # locked: even the right password
-    with platform.sessions.begin() as session:
-        session.execute(update(User).values(locked_until=datetime.now(UTC) - timedelta(seconds=1)))
+    set_rows(platform, User, locked_until=datetime.now(UTC) - timedelta(seconds=1))
     assert login(client)["status"] == 200
 
 
@@ -180,8 +179,7 @@ def test_idle_expired_and_frozen_sessions_stop_at_once(
     client: TestClient, secret: str, platform: Platform
 ) -> None:
     def fresh_session() -> str:
-        with platform.sessions.begin() as session:  # let the same time step serve again
-            session.execute(update(User).values(totp_last_step=None))
+        set_rows(platform, User, totp_last_step=None)  # let the same time step serve again
         return session_token(client, secret)
 
     for values in (
@@ -197,8 +195,7 @@ def test_idle_expired_and_frozen_sessions_stop_at_once(
         assert client.get("/api/v1/auth/session", headers=bearer(token)).status_code == 401
     token = fresh_session()
     assert client.get("/api/v1/auth/session", headers=bearer(token)).status_code == 200
-    with platform.sessions.begin() as session:
-        session.execute(update(User).values(status="frozen"))
+    set_rows(platform, User, status="frozen")
     assert client.get("/api/v1/auth/session", headers=bearer(token)).status_code == 401
 
 
@@ -234,9 +231,8 @@ def test_the_same_work_is_done_for_an_unknown_address(
             update={"argon2_time_cost": 3, "argon2_memory_kib": 16_384}
         ),
     )
-    with platform.sessions.begin() as session:  # re-hash the password at the higher cost
-        strong = password_hasher(client.app.state.platform.settings).hash(PASSWORD)  # type: ignore[attr-defined]
-        session.execute(update(User).values(password_hash=strong))
+    strong = password_hasher(client.app.state.platform.settings).hash(PASSWORD)  # type: ignore[attr-defined]
+    set_rows(platform, User, password_hash=strong)  # re-hash the password at the higher cost
 
     def median_seconds(email: str) -> float:
         times = []

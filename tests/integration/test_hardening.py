@@ -28,6 +28,7 @@ from tests.support import (
     add_account,
     add_insurer,
     add_professionals,
+    set_rows,
     sign_in,
 )
 
@@ -137,7 +138,7 @@ def test_failures_lock_for_longer_and_then_until_an_operator_releases(
         )
         with platform.sessions.begin() as session:
             until = session.scalar(select(User.locked_until))
-            session.execute(update(User).values(locked_until=None))  # time passes
+        set_rows(platform, User, locked_until=None)  # time passes
         return until
 
     locks = [fail_and_expire() for _ in range(30)]  # thirty consecutive failures
@@ -150,8 +151,7 @@ def test_failures_lock_for_longer_and_then_until_an_operator_releases(
     last = locks[29]
     assert last is not None
     assert last.year == 9999  # the thirtieth: locked until an operator releases it
-    with platform.sessions.begin() as session:
-        session.execute(update(User).values(locked_until=datetime(9999, 1, 1, tzinfo=UTC)))
+    set_rows(platform, User, locked_until=datetime(9999, 1, 1, tzinfo=UTC))
     assert (
         client.post("/api/v1/auth/login", json={"email": EMAIL, "password": PASSWORD}).status_code
         == 401

@@ -288,10 +288,11 @@ def test_a_new_tenant_gets_its_own_data_and_index_keys(platform: Platform) -> No
                 ("index", 1, "active"),
             ]
         keys = [unwrap(platform, row) for row in key_rows(session)]
-    # Platform (data, index) and two tenants (data, index): six keys, all 32 bytes, all distinct.
-    assert len(keys) == 6
+    # Platform (data, index, row integrity) and two tenants (data, index): seven keys, all 32
+    # bytes, all distinct.
+    assert len(keys) == 7
     assert all(len(k) == 32 for k in keys)
-    assert len(set(keys)) == 6
+    assert len(set(keys)) == 7
 
 
 def test_the_data_keys_table_holds_no_key_in_clear(platform: Platform) -> None:
@@ -299,7 +300,7 @@ def test_the_data_keys_table_holds_no_key_in_clear(platform: Platform) -> None:
     with transaction(platform.sessions) as session:
         keys = [unwrap(platform, row) for row in key_rows(session)]
         dump = session.execute(text("SELECT * FROM data_keys")).all()
-    assert len(dump) == len(keys) == 4
+    assert len(dump) == len(keys) == 5  # platform data, index, integrity; tenant data, index
     cells = [bytes(v) for row in dump for v in row if isinstance(v, bytes | memoryview)]
     assert cells  # the wrapped keys themselves are in the dump
     for key in keys:
@@ -372,7 +373,8 @@ def test_a_ciphertext_of_one_tenant_copied_into_another_tenants_row_is_refused(
             for row in (target.id.hex, victim.id.hex):
                 with pytest.raises(VerificationError):
                     cipher_b.open("beneficiaries", column.removesuffix("_enc"), row, sealed)
-        session.execute(update(Beneficiary).where(Beneficiary.id == target.id).values(**stolen))
+    with platform.engine.begin() as connection:  # an attacker's write, outside the application
+        connection.execute(update(Beneficiary).where(Beneficiary.id == target.id).values(**stolen))
     with pytest.raises(VerificationError):
         services.find_by_nir(platform, AMC_B, str(PEOPLE_B[0].nir))
     assert_found_by_nir(platform, AMC_A, PEOPLE_A)
@@ -398,13 +400,11 @@ def test_a_ciphertext_moved_to_another_row_of_the_same_tenant_is_refused(
         source, target = rows[PEOPLE_A[0].nir], rows[PEOPLE_A[3].nir]
         assert source is not None
         assert target is not None
-        # Another person's identity (birth date included, the proof of presence at the
-        # counter) pasted onto this row must not open there.
-        session.execute(
-            update(Beneficiary)
-            .where(Beneficiary.id == target.id)
-            .values(**{column: getattr(source, column) for column in sealed_columns(Beneficiary)})
-        )
+        sealed = {column: getattr(source, column) for column in sealed_columns(Beneficiary)}
+    # Another person's identity (birth date included, the proof of presence at the counter)
+    # pasted onto this row, by someone who can write to the database, must not open there.
+    with platform.engine.begin() as connection:
+        connection.execute(update(Beneficiary).where(Beneficiary.id == target.id).values(**sealed))
     with pytest.raises(VerificationError):
         services.find_by_nir(platform, AMC_A, str(PEOPLE_A[3].nir))
     assert_found_by_nir(platform, AMC_A, PEOPLE_A[:1])
@@ -446,7 +446,7 @@ def test_after_a_master_rotation_a_new_process_still_finds_everyone(
     add_insurer(platform, AMC_A, PEOPLE_A)
     with transaction(platform.sessions) as session:
         before = {(r.scope, r.purpose, r.version): r.wrapped for r in key_rows(session)}
-    assert services.rotate_master_key(platform) == len(before) == 4
+    assert services.rotate_master_key(platform) == len(before) == 5
     reopened = second_process()
     assert_found_by_nir(reopened, AMC_A, PEOPLE_A)
     assert_everything_opens(reopened, AMC_A, PEOPLE_A)
@@ -487,7 +487,7 @@ def test_a_copy_of_the_old_key_file_cannot_unwrap_the_rotated_keys(
     services.rotate_master_key(platform)
     with transaction(platform.sessions) as session:
         rows = key_rows(session)
-    assert len(rows) == 4
+    assert len(rows) == 5
     for row in rows:
         context = _context(row.scope, row.purpose, row.version)
         with pytest.raises(VerificationError):
@@ -674,6 +674,7 @@ def test_a_platform_data_rotation_reseals_the_professionals_bank_details(
         assert [(r.purpose, r.version) for r in key_rows(session, PLATFORM_SCOPE)] == [
             ("data", 2),
             ("index", 1),
+            ("integrity", 1),
         ]
         # The tenants' data is not the platform's: untouched.
         a = tenant_of(session, AMC_A)
@@ -716,7 +717,7 @@ def test_no_remaining_key_opens_a_shredded_tenants_fields(
     # Crypto-shredding, not deletion: the ciphertexts are still there, and nothing opens them.
     # At least the two member numbers and one sealed field per beneficiary.
     assert len(sealed) >= 2 + len(PEOPLE_A)
-    assert len(remaining) == 4  # the platform's and the other tenant's
+    assert len(remaining) == 5  # the platform's three and the other tenant's two
     for row, key in remaining:
         for as_scope in (scope, row.scope):
             for table, column, row_id, ciphertext in sealed:

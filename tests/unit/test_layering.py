@@ -28,6 +28,7 @@ PURE = [
     "claims/engine",
     "claims/money",
     "ledger/checkpoint",
+    "integrity/rowmac",
 ]
 FRAMEWORKS = (
     "sqlalchemy",

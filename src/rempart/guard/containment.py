@@ -11,11 +11,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rempart.db import table_of
 from rempart.errors import Conflict, InvalidInput, NotFound
 from rempart.guard.models import Freeze
+from rempart.integrity import journal
 from rempart.ledger.events import AccessEvent, Tag
 from rempart.ledger.services import append_events
 
@@ -80,12 +82,14 @@ def record_freeze(
 def record_unfreeze(
     session: Session, kind: str, target: uuid.UUID | None, label: str, actor: str, now: datetime
 ) -> None:
-    result = session.execute(
-        update(Freeze)
-        .where(Freeze.kind == kind, Freeze.target == _key(kind, target), Freeze.lifted_at.is_(None))
-        .values(lifted_at=now, lifted_by=actor)
+    lifted = journal.update_where(
+        session,
+        table_of(Freeze),
+        (Freeze.kind == kind) & (Freeze.target == _key(kind, target)) & Freeze.lifted_at.is_(None),
+        lifted_at=now,
+        lifted_by=actor,
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
+    if not lifted:
         raise NotFound(f"{label} is not frozen")
     append_events(session, [_event(Tag.UNFROZEN, actor, kind, label, "", now)])
 

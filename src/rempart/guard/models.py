@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from rempart.db import Base, UTCDateTime
+from rempart.db import Base, Protected, UTCDateTime
 
 
-class Freeze(Base):
+class Freeze(Protected, Base):
     """A containment in force (``lifted_at`` null) or past. ``target`` is the frozen object's
     id (an account, a professional, a tenant) or ``*`` for the whole platform."""
 

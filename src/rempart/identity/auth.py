@@ -27,6 +27,7 @@ from rempart.guard import containment
 from rempart.identity import totp
 from rempart.identity.models import ApiClient, AuthSession, User
 from rempart.identity.services import email_index, password_hasher
+from rempart.integrity import journal
 from rempart.ledger.events import AccessEvent, Tag
 from rempart.ledger.services import append_events
 from rempart.platform import Platform
@@ -291,6 +292,10 @@ def _owner(session: Session, auth: AuthSession) -> Principal:
             session.get(Professional, user.professional_id) if user.professional_id else None
         )
         tenant = session.get(Tenant, user.tenant_id) if user.tenant_id else None
+        # The role and the binding decide what the caller may do: never trust them unchecked.
+        for row in (user, professional, tenant):
+            if row is not None:
+                journal.check_row(session, row)
         if (professional and professional.status != "active") or (
             tenant and tenant.status != "active"
         ):
@@ -315,6 +320,8 @@ def _owner(session: Session, auth: AuthSession) -> Principal:
     professional = session.get(Professional, client.professional_id)
     if professional is None or professional.status != "active":
         raise AuthenticationFailed()
+    journal.check_row(session, client)
+    journal.check_row(session, professional)
     return Principal(
         f"client:{client.id}",
         "professional",

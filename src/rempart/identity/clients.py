@@ -31,6 +31,7 @@ from rempart.db import transaction, utcnow
 from rempart.errors import InvalidInput, NotFound
 from rempart.identity.auth import AuthenticationFailed, Client, Granted, token_hash
 from rempart.identity.models import ApiClient, AuthSession, SpentAssertion
+from rempart.integrity import journal
 from rempart.ledger.events import AccessEvent, Tag
 from rempart.ledger.services import append_events
 from rempart.platform import Platform
@@ -213,6 +214,7 @@ def _asserting_client(session: Session, assertion: str) -> ApiClient:
     found = session.get(ApiClient, client_id)
     if found is None or found.revoked_at is not None:
         raise AuthenticationFailed()
+    journal.check_row(session, found)  # its public key is about to be trusted
     return found
 
 

@@ -11,13 +11,13 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, LargeBinary, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from rempart.db import Base, UTCDateTime
+from rempart.db import Base, Protected, UTCDateTime, utcnow
 from rempart.registry.models import INDEX, new_id
 
 ROLES = ("professional", "amc", "operator", "security")
 
 
-class User(Base):
+class User(Protected, Base):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint("role IN ('professional', 'amc', 'operator', 'security')", name="role"),
@@ -50,7 +50,9 @@ class User(Base):
     enrolment_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
 
 
 class AuthSession(Base):
@@ -80,7 +82,7 @@ class AuthSession(Base):
     user_agent: Mapped[str | None] = mapped_column(String(200))
 
 
-class ApiClient(Base):
+class ApiClient(Protected, Base):
     """Billing software of a professional, known by its Ed25519 public key (never a secret)."""
 
     __tablename__ = "api_clients"

@@ -12,11 +12,12 @@ import uuid
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from rempart.db import transaction, utcnow
+from rempart.db import table_of, transaction, utcnow
 from rempart.errors import NotFound
 from rempart.guard import containment
 from rempart.identity.models import ApiClient, AuthSession, User
 from rempart.identity.services import email_index
+from rempart.integrity import journal
 from rempart.platform import Platform
 from rempart.registry import lookups
 from rempart.registry.models import Professional
@@ -65,8 +66,8 @@ def freeze(
                     )
                 )
             )
-            session.execute(
-                update(ApiClient).where(ApiClient.id.in_(clients)).values(revoked_at=now)
+            journal.update_where(
+                session, table_of(ApiClient), ApiClient.id.in_(clients), revoked_at=now
             )
             session.execute(
                 update(AuthSession)

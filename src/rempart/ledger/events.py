@@ -33,6 +33,8 @@ class Tag(StrEnum):
     BANK_DETAILS_CHANGED = "professional:bank-details:change"
     KEYS_ROTATED = "platform:keys:rotate"
     TENANT_SHREDDED = "tenant:data:shred"
+    # A transaction wrote business rows: the digests of its integrity-journal blocks.
+    ROWS_WRITTEN = "platform:rows:write"
 
 
 @dataclass(frozen=True, slots=True)

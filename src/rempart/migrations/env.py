@@ -5,6 +5,7 @@ from alembic import context
 import rempart.crypto.models
 import rempart.guard.models
 import rempart.identity.models
+import rempart.integrity.models
 import rempart.ledger.models
 import rempart.registry.models  # noqa: F401  (registers the tables)
 from rempart.db import Base

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rempart.crypto.fields import BlindIndexer, FieldCipher
 from rempart.db import table_of, utcnow
 from rempart.errors import InvalidInput
+from rempart.integrity import journal
 from rempart.platform import Platform
 from rempart.registry.csv_rows import FileError, RowError
 from rempart.registry.identity import Identity
@@ -47,9 +48,7 @@ ERRORS_KEPT = 50  # errors kept in memory for the summary; the report file has t
 MASS_CLOSURE = 0.5
 PARIS = ZoneInfo("Europe/Paris")
 _BENEFICIARIES = table_of(Beneficiary)
-# Bulk statements: the SET clause comes from each parameter dict's column keys.
-_BY_ID = update(_BENEFICIARIES).where(_BENEFICIARIES.c.id == bindparam("b_id"))
-_PERIODS = insert(table_of(RightsPeriod))
+_PERIODS = table_of(RightsPeriod)
 
 
 @dataclass
@@ -351,7 +350,7 @@ class _Batcher:
             if old is None:
                 fresh.append((key, row, digest))
             elif old.source_digest == digest and old.status == "active":
-                same.append({"b_id": old.id, "last_import_line": row.line})
+                same.append({"id": old.id, "last_import_line": row.line})
             else:
                 changed.append((old.id, row, digest))
         self._insert(fresh, members)
@@ -359,7 +358,7 @@ class _Batcher:
         if same:
             for item in same:
                 item["last_import_id"] = report.import_id
-            self.session.execute(_BY_ID, same)
+            journal.update_rows(self.session, _BENEFICIARIES, same)
         report.inserted += len(fresh)
         report.updated += len(changed)
         report.unchanged += len(same)
@@ -400,7 +399,7 @@ class _Batcher:
                     }
                 )
         if new:
-            self.session.execute(insert(table_of(Member)), new)
+            journal.insert_rows(self.session, table_of(Member), new)
         return {by_index[i]: found[i] for i in by_index}
 
     def _sealed(self, b_id: uuid.UUID, row: MemberRow) -> dict[str, Any]:
@@ -438,8 +437,8 @@ class _Batcher:
                 }
             )
             periods.append(_period_row(b_id, _period(row)))
-        self.session.execute(insert(table_of(Beneficiary)), beneficiaries)
-        self.session.execute(_PERIODS, periods)
+        journal.insert_rows(self.session, _BENEFICIARIES, beneficiaries)
+        journal.insert_rows(self.session, _PERIODS, periods)
 
     def _update(
         self, changed: list[tuple[uuid.UUID, MemberRow, bytes]], members: dict[str, uuid.UUID]
@@ -452,12 +451,12 @@ class _Batcher:
             select(RightsPeriod).where(RightsPeriod.beneficiary_id.in_(ids))
         ):
             current[p.beneficiary_id].append(_period_of(p))
-        self.session.execute(delete(RightsPeriod).where(RightsPeriod.beneficiary_id.in_(ids)))
+        journal.delete_where(self.session, _PERIODS, RightsPeriod.beneficiary_id.in_(ids))
         now, updates, periods = utcnow(), [], []
         for b_id, row, digest in changed:
             updates.append(
                 {
-                    "b_id": b_id,
+                    "id": b_id,
                     "member_id": members[row.member_number],
                     "source_digest": digest,
                     "status": "active",
@@ -468,8 +467,8 @@ class _Batcher:
                 }
             )
             periods += [_period_row(b_id, p) for p in apply_period(current[b_id], _period(row))]
-        self.session.execute(_BY_ID, updates)
-        self.session.execute(_PERIODS, periods)
+        journal.update_rows(self.session, _BENEFICIARIES, updates)
+        journal.insert_rows(self.session, _PERIODS, periods)
 
 
 def _close_absent(
@@ -489,14 +488,13 @@ def _close_absent(
         by_owner: dict[uuid.UUID, list[Period]] = {}
         for p in periods:
             by_owner.setdefault(p.beneficiary_id, []).append(_period_of(p))
-        session.execute(delete(RightsPeriod).where(RightsPeriod.beneficiary_id.in_(ids)))
+        journal.delete_where(session, _PERIODS, RightsPeriod.beneficiary_id.in_(ids))
         rows = [_period_row(b, p) for b, ps in by_owner.items() for p in close_periods(ps, closing)]
-        if rows:
-            session.execute(_PERIODS, rows)
-        session.execute(
-            update(Beneficiary)
-            .where(Beneficiary.id.in_(ids))
-            .values(status="closed", updated_at=utcnow())
+        journal.insert_rows(session, _PERIODS, rows)
+        journal.update_rows(
+            session,
+            _BENEFICIARIES,
+            [{"id": b_id, "status": "closed", "updated_at": utcnow()} for b_id in ids],
         )
         closed += len(ids)
     return closed

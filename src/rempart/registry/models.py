@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from rempart.db import Base, UTCDateTime, utcnow
+from rempart.db import Base, Protected, UTCDateTime, utcnow
 
 INDEX = LargeBinary(16)
 
@@ -34,7 +34,7 @@ def new_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
-class Tenant(Base):
+class Tenant(Protected, Base):
     """An insurer (AMC): the data controller of its members."""
 
     __tablename__ = "tenants"
@@ -54,7 +54,7 @@ def tenant_scope(tenant_id: uuid.UUID) -> str:
     return f"tenant:{tenant_id.hex}"
 
 
-class PlanVersion(Base):
+class PlanVersion(Protected, Base):
     """One version of a plan, in force from ``valid_from``; the document is the loaded JSON."""
 
     __tablename__ = "plan_versions"
@@ -70,7 +70,7 @@ class PlanVersion(Base):
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class Member(Base):
+class Member(Protected, Base):
     """A membership (the card): its number is sealed and found by its blind index."""
 
     __tablename__ = "members"
@@ -81,10 +81,12 @@ class Member(Base):
     member_index: Mapped[bytes] = mapped_column(INDEX)
     member_number_enc: Mapped[bytes] = mapped_column(LargeBinary)
     key_version: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
 
 
-class Beneficiary(Base):
+class Beneficiary(Protected, Base):
     """A person covered under a membership; found by the rights-check key's blind index."""
 
     __tablename__ = "beneficiaries"
@@ -110,12 +112,17 @@ class Beneficiary(Base):
     source_digest: Mapped[bytes] = mapped_column(INDEX)
     last_import_id: Mapped[uuid.UUID | None] = mapped_column()
     last_import_line: Mapped[int | None] = mapped_column(Integer)
-    # Set by the database: bulk imports then send no timestamp per row.
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+    # Given by the application (the integrity MAC covers them); the database's default remains
+    # for rows written by migrations.
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, server_default=func.now()
+    )
 
 
-class RightsPeriod(Base):
+class RightsPeriod(Protected, Base):
     """Coverage of a beneficiary by a plan from ``start_date`` to ``end_date`` (open if null)."""
 
     __tablename__ = "rights_periods"
@@ -129,7 +136,7 @@ class RightsPeriod(Base):
     suspended_domains: Mapped[str] = mapped_column(String(100), default="")
 
 
-class MemberImport(Base):
+class MemberImport(Protected, Base):
     """The record of one member-file import: what came in, what it changed, how it ended."""
 
     __tablename__ = "member_imports"
@@ -150,7 +157,7 @@ class MemberImport(Base):
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class Professional(Base):
+class Professional(Protected, Base):
     """A health professional or facility under convention; its IBAN is sealed (platform scope)."""
 
     __tablename__ = "professionals"

@@ -9,12 +9,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rempart.crypto.fields import FieldCipher
 from rempart.crypto.keyring import PLATFORM_SCOPE
 from rempart.db import table_of
+from rempart.integrity import journal
 from rempart.registry.models import Beneficiary, Member, Professional
 
 # Sealed columns of each table; the sealed field's name is the column's without "_enc".
@@ -55,7 +56,7 @@ def reseal_batch(session: Session, scope: str, cipher: FieldCipher, limit: int) 
             continue
         changes = []
         for row in rows:
-            values: dict[str, Any] = {"r_id": row.id, "key_version": version}
+            values: dict[str, Any] = {"id": row.id, "key_version": version}
             for column in columns:
                 sealed, name = getattr(row, column), column.removesuffix("_enc")
                 values[column] = (
@@ -69,8 +70,7 @@ def reseal_batch(session: Session, scope: str, cipher: FieldCipher, limit: int) 
                     )
                 )
             changes.append(values)
-        table = table_of(model)
-        session.execute(update(table).where(table.c.id == bindparam("r_id")), changes)
+        journal.update_rows(session, table_of(model), changes)
         session.expire_all()
         done += len(rows)
         if done >= limit:
