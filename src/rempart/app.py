@@ -17,6 +17,8 @@ from rempart.errors import Error, IntegrityFailure, RateLimited
 from rempart.guard.quotas import quotas_for
 from rempart.identity import api as identity_api
 from rempart.identity import clients_api
+from rempart.identity.deps import allow
+from rempart.ledger import api as ledger_api
 from rempart.ledger.recorder import LedgerRecorder
 from rempart.platform import Platform, open_platform
 from rempart.rights import api as rights_api
@@ -96,6 +98,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(clients_api.router)
     app.include_router(rights_api.router)
     app.include_router(claims_api.router)
+    app.include_router(ledger_api.router(allow))
 
     @app.get("/health", tags=["operations"], summary="Anyone. Liveness.")
     async def health() -> Health:

@@ -5,6 +5,7 @@ The attacker here has write access to the database (a stolen DBA account) but no
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import stat
@@ -391,3 +392,216 @@ def test_events_export_to_parquet_by_day_exactly_as_recorded(
     assert (window.events, window.days) == (8, 1)
     with pytest.raises(InvalidInput, match="not empty"):
         export_events(platform.sessions, tmp_path / "all")
+
+
+# --- witnessing: checkpoints kept outside the database -----------------------------------------
+
+
+def rewrite_history(platform: Platform, seq: int, count: int) -> None:
+    """Rebuild the log with entry ``seq`` forged, its tree and checkpoints with it: everything
+    the database holds agrees again. The intruder has the operator's signing key."""
+    with transaction(platform.sessions) as session:
+        entries = [
+            AccessEvent.decode(e)
+            for e in session.scalars(select(LedgerEntry.event).order_by(LedgerEntry.seq))
+        ]
+    entries[seq] = event(500)
+    with platform.engine.begin() as conn:
+        for table in (LedgerEntry, LedgerNode, LedgerCheckpoint):
+            conn.execute(delete(table_of(table)))
+        conn.execute(update(table_of(LedgerHead)).values(size=0, frontier=b""))
+    with transaction(platform.sessions) as session:
+        services.append_events(session, entries[:count])
+
+
+def kept_note(platform: Platform) -> str:
+    return services.make_checkpoint(
+        platform.sessions, platform.keyring, platform.settings.ledger_origin
+    )
+
+
+def verify_with(platform: Platform, *notes: str) -> services.LedgerReport:
+    return services.verify_ledger(
+        platform.sessions, platform.keyring, platform.settings.ledger_origin, external=notes
+    )
+
+
+def test_a_kept_checkpoint_checks_out_against_an_intact_log(platform: Platform) -> None:
+    fill(platform, 20)
+    kept = kept_note(platform)
+    fill_more(platform, 20, 33)
+    kept_note(platform)
+    report = verify_with(platform, kept, kept)
+    assert (report.problems, report.kept, report.checkpoints) == ([], 2, 2)
+
+
+def fill_more(platform: Platform, start: int, stop: int) -> None:
+    with transaction(platform.sessions) as session:
+        services.append_events(session, [event(n) for n in range(start, stop)])
+
+
+def test_a_history_rewritten_with_its_checkpoints_is_exposed_by_a_kept_one(
+    platform: Platform,
+) -> None:
+    fill(platform, 20)
+    kept = kept_note(platform)
+    rewrite_history(platform, 7, 20)
+    fill_more(platform, 20, 25)
+    kept_note(platform)  # re-signed: the database agrees with itself again
+    assert verify(platform) == []
+    assert verify_with(platform, kept).problems == [
+        "the entries up to 20 do not give the root of kept checkpoint 1 (size 20): "
+        "the history was rewritten"
+    ]
+
+
+def test_a_log_truncated_below_a_kept_checkpoint_is_named(platform: Platform) -> None:
+    fill(platform, 20)
+    kept = kept_note(platform)
+    rewrite_history(platform, 3, 15)  # the intruder drops the last five and re-signs
+    kept_note(platform)
+    assert verify(platform) == []
+    assert verify_with(platform, kept).problems == [
+        "kept checkpoint 1 of size 20 is beyond the entries: the log was truncated"
+    ]
+
+
+def test_a_kept_note_not_signed_by_the_platform_for_this_log_is_refused(
+    platform: Platform,
+) -> None:
+    fill(platform, 12)
+    origin = platform.settings.ledger_origin
+    with platform.sessions() as session:
+        root = services.root_at(session, 12)
+        platform_key = platform.keyring.signing_key(session)
+    other_key = sign_checkpoint(Checkpoint(origin, 12, root), origin, Ed25519PrivateKey.generate())
+    other_log = sign_checkpoint(Checkpoint("test.local/ledger", 12, root), origin, platform_key)
+    report = verify_with(platform, kept_note(platform), other_key, other_log, "not a note")
+    assert report.kept == 1
+    assert report.problems == [
+        f"kept checkpoint {n}: not signed by the platform key for {origin}: refused"
+        for n in (2, 3, 4)
+    ]
+
+
+def test_the_verify_command_takes_kept_checkpoints(
+    platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(platform, 20)
+    kept = tmp_path / "kept.note"
+    kept.write_text(kept_note(platform))
+    monkeypatch.setenv("REMPART_HOME", str(platform.settings.home))
+    monkeypatch.setenv("REMPART_DATABASE_URL", platform.settings.resolved_database_url)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        intact = runner.invoke(app, ["ledger", "verify", "--checkpoint", str(kept)])
+        assert intact.exit_code == 0, intact.output
+        assert "1 checkpoints and 1 kept checkpoints verified" in intact.output
+        rewrite_history(platform, 11, 20)
+        kept_note(platform)
+        assert runner.invoke(app, ["ledger", "verify"]).exit_code == 0  # fooled without it
+        exposed = runner.invoke(app, ["ledger", "verify", "--checkpoint", str(kept), "--json"])
+        assert exposed.exit_code == 1
+        report = json.loads(exposed.output)
+        assert (report["intact"], report["kept"]) == (False, 1)
+        assert report["problems"] == [
+            "the entries up to 20 do not give the root of kept checkpoint 1 (size 20): "
+            "the history was rewritten"
+        ]
+    finally:
+        get_settings.cache_clear()
+
+
+def witness(key: Path, old: Path, new: Path, proof: Path | None = None) -> tuple[int, str]:
+    args = ["ledger", "witness", "--public-key", str(key), "--old", str(old), "--new", str(new)]
+    result = CliRunner().invoke(app, args + (["--proof", str(proof)] if proof else []))
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_the_offline_witness_exposes_a_rewrite_a_fork_and_a_forged_note(
+    platform: Platform, tmp_path: Path
+) -> None:
+    origin = platform.settings.ledger_origin
+    key = tmp_path / "rempart.vkey"
+    key.write_text(
+        verifier_key_string(origin, services.public_key(platform.sessions, platform.keyring))
+    )
+    fill(platform, 20)
+    old = tmp_path / "old.note"
+    old.write_text(kept_note(platform))
+
+    def consistency(name: str, size1: int, size2: int) -> Path:
+        proof = services.prove_consistency(platform.sessions, size1, size2)
+        path = tmp_path / name
+        path.write_text(
+            json.dumps(
+                {
+                    "from_size": size1,
+                    "to_size": size2,
+                    "proof": [base64.b64encode(h).decode() for h in proof],
+                }
+            )
+        )
+        return path
+
+    # The rewritten log, re-signed, and its honest-looking proof: the kept note does not agree.
+    rewrite_history(platform, 7, 20)
+    fork = tmp_path / "fork.note"
+    fork.write_text(kept_note(platform))
+    fill_more(platform, 20, 30)
+    new = tmp_path / "new.note"
+    new.write_text(kept_note(platform))
+    code, output = witness(key, old, new, consistency("proof.json", 20, 30))
+    assert code == 1
+    assert "NOT consistent: the checkpoint of size 30 does not extend the kept one of size 20" in (
+        output
+    )
+    # Two roots for the same size: a fork, with no proof needed to see it.
+    code, output = witness(key, old, fork)
+    assert code == 1
+    assert "two different roots are signed for size 20: a fork" in output
+    # The same log, honestly extended, checks out.
+    assert witness(key, fork, new, consistency("honest.json", 20, 30))[0] == 0
+    # A note signed by another key is refused before anything else.
+    forged = tmp_path / "forged.note"
+    with platform.sessions() as session:
+        root = services.root_at(session, 30)
+    forged.write_text(
+        sign_checkpoint(Checkpoint(origin, 30, root), origin, Ed25519PrivateKey.generate())
+    )
+    code, output = witness(key, fork, forged, consistency("forged.json", 20, 30))
+    assert code == 1
+    assert "forged.note is refused: expected a signature by" in output
+    # A proof between other sizes than the notes' is named, not run.
+    code, output = witness(key, fork, new, consistency("other.json", 10, 30))
+    assert code == 1
+    assert "expected a proof from 20 to 30" in output
+
+
+def test_check_event_takes_what_prove_prints(
+    platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(platform, 14)
+    note = tmp_path / "kept.note"
+    note.write_text(kept_note(platform))
+    monkeypatch.setenv("REMPART_HOME", str(platform.settings.home))
+    monkeypatch.setenv("REMPART_DATABASE_URL", platform.settings.resolved_database_url)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        key = tmp_path / "rempart.vkey"
+        key.write_text(runner.invoke(app, ["ledger", "public-key"]).output)
+        proved = json.loads(runner.invoke(app, ["ledger", "prove", "--event", "5"]).output)
+    finally:
+        get_settings.cache_clear()
+    check = ["ledger", "check-event", "--public-key", str(key), "--note", str(note), "--proof"]
+    proof = tmp_path / "proof.json"
+    proof.write_text(json.dumps(proved))
+    result = runner.invoke(app, [*check, str(proof)])
+    assert result.exit_code == 0, result.output
+    assert "event 5 is in the log of size 14" in result.output
+    proof.write_text(json.dumps({**proved, "event": event(6).encode().decode()}))
+    result = runner.invoke(app, [*check, str(proof)])
+    assert result.exit_code == 1
+    assert "event 5 NOT proved: expected root" in " ".join(result.output.split())

@@ -13,6 +13,10 @@ or more lines ``— <key name> <base64(4-byte key ID || signature)>``. Signature
 ``SHA-256(key name || 0x0A || 0x01 || 32-byte public key)[:4]``. An AMC keeps the log's
 verifier key as one line, ``<name>+<hex key ID>+<base64(0x01 || public key)>``, and any
 checkpoint it holds proves the log's contents at that size (see :mod:`rempart.ledger.merkle`).
+
+Witnessing: an AMC that keeps a checkpoint checks a newer one against it with an RFC 9162
+consistency proof (:func:`check_extends`), and an event against a kept checkpoint with an
+inclusion proof (:func:`check_included`), offline, with nothing but the verifier key.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from rempart.errors import InvalidInput, VerificationError
+from rempart.ledger import merkle
 
 SIGNATURE_PREFIX = "\u2014 "  # em dash, space: starts every signature line
 ED25519_SIGNATURE_TYPE = b"\x01"  # signed-note signature type identifier for Ed25519
@@ -161,6 +167,50 @@ def parse_verifier_key(s: str) -> tuple[str, Ed25519PublicKey]:
     if hex_id.lower() != want_id:
         raise InvalidInput(f"expected key ID {want_id}, got {hex_id}", field="verifier_key")
     return name, public_key
+
+
+def open_log_checkpoint(note: str, key_name: str, public_key: Ed25519PublicKey) -> Checkpoint:
+    """:func:`open_checkpoint`, and the checkpoint must name the log the key signs for.
+
+    A log signs with its origin as key name: a note of another log (a test platform) signed by
+    the same key must not pass for one of this log.
+    """
+    checkpoint = open_checkpoint(note, key_name, public_key)
+    if checkpoint.origin != key_name:
+        raise VerificationError(
+            f"expected a checkpoint of the log {key_name}, got one of another log"
+        )
+    return checkpoint
+
+
+def check_extends(old: Checkpoint, new: Checkpoint, proof: Sequence[bytes]) -> None:
+    """Raise :class:`VerificationError` unless ``new`` extends ``old`` (RFC 9162 §2.1.4.2).
+
+    Both checkpoints must already be opened with the log's key. Two roots signed for one size
+    are a fork: the log showed different histories to different parties.
+    """
+    if old.origin != new.origin:
+        raise VerificationError("expected two checkpoints of the same log, got two origins")
+    if new.size < old.size:
+        raise VerificationError(
+            f"expected the newer checkpoint to be at least as large as the kept one ({old.size}), "
+            f"got size {new.size}"
+        )
+    if old.size == new.size and old.root != new.root:
+        raise VerificationError(f"two different roots are signed for size {old.size}: a fork")
+    if old.size == 0:  # every tree extends the empty one: there is nothing to prove
+        if proof:
+            raise VerificationError(f"expected no proof from the empty tree, got {len(proof)}")
+        return
+    merkle.verify_consistency(old.size, new.size, old.root, new.root, proof)
+
+
+def check_included(
+    checkpoint: Checkpoint, index: int, event: bytes, proof: Sequence[bytes]
+) -> None:
+    """Raise :class:`VerificationError` unless ``event`` is leaf ``index`` of the checkpoint's
+    tree (RFC 9162 §2.1.3.2); the leaf hash is recomputed from the event itself."""
+    merkle.verify_inclusion(merkle.leaf_hash(event), index, checkpoint.size, proof, checkpoint.root)
 
 
 # --- Helpers ------------------------------------------------------------------------------------

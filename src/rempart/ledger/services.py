@@ -1,7 +1,9 @@
 """Use cases of the ledger: append events, prove, checkpoint, verify (RFC 9162, C2SP).
 
 Appends lock the head row, so leaves are numbered without gaps across every process; each
-append stores the tree nodes it completes, so proofs never rehash leaves.
+append stores the tree nodes it completes, so proofs never rehash leaves. Verification also
+takes checkpoints kept outside the database (by the insurers): those, an intruder in the
+database cannot re-sign along with a rewritten history.
 """
 
 from __future__ import annotations
@@ -15,9 +17,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from rempart.crypto.keyring import Keyring
 from rempart.db import table_of, transaction, utcnow
-from rempart.errors import InvalidInput, NotFound, VerificationError
+from rempart.errors import Conflict, IntegrityFailure, InvalidInput, NotFound, VerificationError
 from rempart.ledger import merkle, nodes
-from rempart.ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from rempart.ledger.checkpoint import (
+    Checkpoint,
+    open_checkpoint,
+    open_log_checkpoint,
+    sign_checkpoint,
+)
 from rempart.ledger.events import AccessEvent
 from rempart.ledger.models import LedgerCheckpoint, LedgerEntry, LedgerHead, LedgerNode
 
@@ -164,11 +171,80 @@ def public_key(sessions: sessionmaker[Session], keyring: Keyring) -> Ed25519Publ
         return keyring.signing_key(session).public_key()
 
 
+@dataclass(frozen=True)
+class EventsPage:
+    """One insurer's entries, each proved in the tree of ``size`` leaves."""
+
+    size: int
+    root: bytes
+    note: str | None  # the signed checkpoint of that size, when there is one
+    proofs: list[InclusionProof]
+    more: bool  # whether entries of this insurer follow the last one, below ``size``
+
+
+def tenant_events(
+    sessions: sessionmaker[Session], tenant: str, after: int, limit: int, size: int | None = None
+) -> EventsPage:
+    """The entries whose insurer is ``tenant``, from ``after`` (excluded) in sequence order, with
+    their inclusion proofs in the tree of ``size`` leaves (default: the latest checkpoint's, so
+    that each proof checks against a note the insurer can keep)."""
+    with transaction(sessions) as session:
+        size, note = _proof_size(session, size)
+        found = session.execute(
+            select(LedgerEntry.seq, LedgerEntry.event)
+            .where(LedgerEntry.tenant == tenant, LedgerEntry.seq > after, LedgerEntry.seq < size)
+            .order_by(LedgerEntry.seq)
+            .limit(limit + 1)
+        ).all()
+        stored = _stored(session)  # shared by the proofs: they have their upper nodes in common
+
+        def get_hash(start: int, end: int) -> bytes:
+            return nodes.subtree_hash(start, end, stored)
+
+        root = root_at(session, size)
+        proofs = []
+        for seq, event in found[:limit]:
+            _check_tenant(seq, event, tenant)
+            proof = merkle.inclusion_proof(seq, size, get_hash)
+            proofs.append(InclusionProof(seq, size, merkle.leaf_hash(event), proof, root, event))
+        return EventsPage(size, root, note, proofs, len(found) > limit)
+
+
+def _proof_size(session: Session, size: int | None) -> tuple[int, str | None]:
+    """The tree size to prove in, and the note signed for it if any."""
+    if size is None:
+        latest = session.scalars(
+            select(LedgerCheckpoint).order_by(LedgerCheckpoint.size.desc()).limit(1)
+        ).first()
+        if latest is None:
+            raise Conflict(
+                "no checkpoint has been signed yet: get /api/v1/ledger/checkpoint first, "
+                "or give a size"
+            )
+        return latest.size, latest.note
+    if not 0 <= size <= tree_size(session):
+        raise InvalidInput("the size must be at most the tree's current size", field="size")
+    kept = session.get(LedgerCheckpoint, size)
+    return size, kept.note if kept else None
+
+
+def _check_tenant(seq: int, encoded: bytes, tenant: str) -> None:
+    # The column selected the entry; the signed leaf is what is handed out: they must agree, or
+    # an altered column could show an insurer another insurer's event.
+    try:
+        recorded = AccessEvent.decode(encoded).tenant
+    except (ValueError, TypeError, KeyError):
+        recorded = None
+    if recorded != tenant:
+        raise IntegrityFailure(f"entry {seq}: column tenant differs from the event it records")
+
+
 @dataclass
 class LedgerReport:
     size: int = 0
     entries: int = 0
     checkpoints: int = 0
+    kept: int = 0  # checkpoints kept outside the database, opened with the platform key
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -181,16 +257,22 @@ def verify_ledger(
     keyring: Keyring,
     origin: str,
     progress: Callable[[int, int], None] | None = None,
+    external: Sequence[str] = (),
 ) -> LedgerReport:
-    """Recompute the whole tree from the entries and check it against the stored nodes and every
-    signed checkpoint; name each entry or node that was modified, deleted or inserted."""
+    """Recompute the whole tree from the entries and check it against the stored nodes, every
+    signed checkpoint, and the ``external`` ones (signed notes kept by insurers, numbered from 1
+    in the problems); name each entry or node that was modified, deleted or inserted."""
     report = LedgerReport()
     with transaction(sessions) as session:
         report.size = size = tree_size(session)
         key = keyring.signing_key(session).public_key()
-        checkpoints = _checked_checkpoints(session, origin, key, report)
+        signed = _Signed(
+            _checked_checkpoints(session, origin, key, report),
+            _kept_checkpoints(external, origin, key, report),
+        )
         siblings: dict[int, bytes] = {}
         expected = 0
+        signed.check(0, siblings, report)  # a kept note of the empty log
         for chunk in _chunks(session):
             recomputed: dict[tuple[int, int], bytes] = {}
             for entry in chunk:
@@ -203,26 +285,56 @@ def verify_ledger(
                 while expected < entry.seq:
                     report.problems.append(f"entry {expected} is missing: deleted")
                     expected = _skip(session, expected, siblings)
+                    signed.check(expected, siblings, report)
                 _check_columns(entry, report)
                 for level, index, h in nodes.append(
                     expected, merkle.leaf_hash(entry.event), siblings
                 ):
                     recomputed[(level, index)] = h
                 expected += 1
-                if expected in checkpoints:
-                    signed = checkpoints.pop(expected)
-                    _check_root(expected, nodes.frontier_root(siblings), signed, report)
+                signed.check(expected, siblings, report)
             _compare_nodes(session, recomputed, report)
             if progress:
                 progress(expected, size)
         while expected < size:
             report.problems.append(f"entry {expected} is missing: deleted")
             expected += 1
-        for missing_size in sorted(checkpoints):
-            report.problems.append(
-                f"checkpoint of size {missing_size} is beyond the entries: the log was truncated"
-            )
+        signed.report_truncation(report)
     return report
+
+
+@dataclass
+class _Signed:
+    """The roots signed for each size: in the database, and kept by insurers (number, root)."""
+
+    stored: dict[int, bytes]
+    kept: dict[int, list[tuple[int, bytes]]]
+
+    def check(self, size: int, siblings: dict[int, bytes], report: LedgerReport) -> None:
+        """Compare the roots signed for ``size`` with the recomputed one, once it is reached."""
+        if size not in self.stored and size not in self.kept:
+            return
+        root = nodes.frontier_root(siblings)
+        if size in self.stored:
+            _check_root(size, root, self.stored.pop(size), report)
+        for number, kept_root in self.kept.pop(size, []):
+            if kept_root != root:
+                report.problems.append(
+                    f"the entries up to {size} do not give the root of kept checkpoint {number} "
+                    f"(size {size}): the history was rewritten"
+                )
+
+    def report_truncation(self, report: LedgerReport) -> None:
+        for size in sorted(self.stored):
+            report.problems.append(
+                f"checkpoint of size {size} is beyond the entries: the log was truncated"
+            )
+        for size in sorted(self.kept):
+            for number, _ in self.kept[size]:
+                report.problems.append(
+                    f"kept checkpoint {number} of size {size} is beyond the entries: "
+                    "the log was truncated"
+                )
 
 
 def _skip(session: Session, seq: int, siblings: dict[int, bytes]) -> int:
@@ -308,6 +420,25 @@ def _checked_checkpoints(
         report.checkpoints += 1
     roots.pop(0, None)
     return roots
+
+
+def _kept_checkpoints(
+    notes: Sequence[str], origin: str, key: Ed25519PublicKey, report: LedgerReport
+) -> dict[int, list[tuple[int, bytes]]]:
+    """The roots of the notes kept outside, by size; a note the platform key did not sign for
+    this log is refused (it proves nothing, either way)."""
+    kept: dict[int, list[tuple[int, bytes]]] = {}
+    for number, note in enumerate(notes, start=1):
+        try:
+            checkpoint = open_log_checkpoint(note, origin, key)
+        except (VerificationError, InvalidInput):
+            report.problems.append(
+                f"kept checkpoint {number}: not signed by the platform key for {origin}: refused"
+            )
+            continue
+        report.kept += 1
+        kept.setdefault(checkpoint.size, []).append((number, checkpoint.root))
+    return kept
 
 
 def _check_root(size: int, root: bytes, signed: bytes, report: LedgerReport) -> None:

@@ -13,13 +13,16 @@ from rempart.errors import InvalidInput, VerificationError
 from rempart.ledger.checkpoint import (
     Checkpoint,
     add_signature,
+    check_extends,
+    check_included,
     key_id,
     open_checkpoint,
+    open_log_checkpoint,
     parse_verifier_key,
     sign_checkpoint,
     verifier_key_string,
 )
-from rempart.ledger.merkle import leaf_hash, root_hash
+from rempart.ledger.merkle import EMPTY_ROOT, MemoryTree, leaf_hash, root_hash
 
 NAME = "rempart.example/access-log"
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
@@ -221,3 +224,66 @@ def test_signed_but_malformed_body_is_rejected(body: str) -> None:
 
 def test_raw_signing_helper_is_faithful() -> None:
     assert _sign_raw(CP.body()) == _note()
+
+
+# --- witnessing: a kept checkpoint against a newer one, an event against a kept checkpoint -----
+
+EVENTS = [f"event {i}".encode() for i in range(40)]
+TREE = MemoryTree([leaf_hash(e) for e in EVENTS])
+
+
+def _at(size: int) -> Checkpoint:
+    return Checkpoint(NAME, size, TREE.root(size))
+
+
+def test_a_checkpoint_of_another_log_signed_by_the_same_key_is_refused() -> None:
+    assert open_log_checkpoint(_note(), NAME, KEY.public_key()) == CP
+    other_log = sign_checkpoint(Checkpoint("rempart.example/staging", 5, ROOT), NAME, KEY)
+    with pytest.raises(VerificationError, match="of another log"):
+        open_log_checkpoint(other_log, NAME, KEY.public_key())
+
+
+@pytest.mark.parametrize(("old", "new"), [(1, 1), (1, 40), (7, 8), (16, 33), (39, 40), (0, 9)])
+def test_an_honest_extension_is_accepted(old: int, new: int) -> None:
+    proof = TREE.consistency_proof(old, new) if old else []
+    kept = _at(old) if old else Checkpoint(NAME, 0, EMPTY_ROOT)
+    check_extends(kept, _at(new), proof)
+
+
+def test_a_rewritten_history_is_not_an_extension() -> None:
+    forged = MemoryTree(
+        [leaf_hash(b"forged") if i == 3 else leaf_hash(e) for i, e in enumerate(EVENTS)]
+    )
+    new = Checkpoint(NAME, 40, forged.root(40))
+    with pytest.raises(VerificationError, match="expected root1"):
+        check_extends(_at(10), new, forged.consistency_proof(10, 40))
+
+
+def test_two_roots_for_one_size_are_a_fork() -> None:
+    with pytest.raises(VerificationError, match="two different roots are signed for size 10"):
+        check_extends(_at(10), Checkpoint(NAME, 10, TREE.root(11)), [])
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "match"),
+    [
+        (_at(10), _at(5), "at least as large"),
+        (_at(10), Checkpoint("rempart.example/other", 20, TREE.root(20)), "same log"),
+        (Checkpoint(NAME, 0, EMPTY_ROOT), _at(5), "no proof from the empty tree"),
+    ],
+    ids=["shrunk", "other-log", "proof-from-empty"],
+)
+def test_what_is_not_an_extension_says_why(old: Checkpoint, new: Checkpoint, match: str) -> None:
+    with pytest.raises(VerificationError, match=match):
+        check_extends(old, new, [ROOT])
+
+
+def test_an_event_is_proved_against_a_kept_checkpoint_and_a_forged_one_is_not() -> None:
+    kept = _at(33)
+    for index in (0, 17, 32):
+        proof = TREE.inclusion_proof(index, 33)
+        check_included(kept, index, EVENTS[index], proof)
+        with pytest.raises(VerificationError, match="expected root"):
+            check_included(kept, index, EVENTS[index] + b" ", proof)
+    with pytest.raises(VerificationError):
+        check_included(kept, 35, EVENTS[35], TREE.inclusion_proof(35, 40))
