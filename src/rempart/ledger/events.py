@@ -7,7 +7,7 @@ has one encoding, so a leaf hash can be recomputed from the event by anyone who 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -62,7 +62,8 @@ class AccessEvent:
             raise ValueError("an event's time must be an aware UTC datetime")
 
     def encode(self) -> bytes:
-        data = asdict(self)
+        # Built by hand: dataclasses.asdict deep-copies every value, a third of an append's time.
+        data = {name: getattr(self, name) for name in _FIELD_NAMES}
         data["at"] = self.at.astimezone(UTC).isoformat(timespec="microseconds")
         data["fields"] = list(self.fields)
         data["v"] = ENCODING_VERSION
@@ -76,3 +77,6 @@ class AccessEvent:
         data["at"] = datetime.fromisoformat(data["at"])
         data["fields"] = tuple(data["fields"])
         return cls(**data)
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(AccessEvent))

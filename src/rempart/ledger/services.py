@@ -39,9 +39,10 @@ def _head(session: Session, lock: bool) -> tuple[int, bytes | None]:
     """
     head = table_of(LedgerHead)
     query = select(head.c.size, head.c.frontier).where(head.c.id == HEAD_ID)
-    found = session.execute(query.with_for_update() if lock else query).first()
+    connection = session.connection()
+    found = connection.execute(query.with_for_update() if lock else query).first()
     if found is None:
-        session.execute(insert(head), [{"id": HEAD_ID, "size": 0, "frontier": b""}])
+        connection.execute(insert(head), [{"id": HEAD_ID, "size": 0, "frontier": b""}])
         return 0, b""
     return found[0], found[1]
 
@@ -87,12 +88,15 @@ def append_events(session: Session, events: Sequence[AccessEvent]) -> list[int]:
                 "event": encoded,
             }
         )
-    session.execute(insert(table_of(LedgerEntry)), entries)
-    session.execute(
+    # On the connection, not the session: the ORM's per-statement machinery would cost more
+    # than these inserts on the path of every rights check.
+    connection = session.connection()
+    connection.execute(insert(table_of(LedgerEntry)), entries)
+    connection.execute(
         insert(table_of(LedgerNode)),
         [{"level": lv, "index": i, "hash": h} for lv, i, h in completed],
     )
-    session.execute(
+    connection.execute(
         update(table_of(LedgerHead))
         .where(table_of(LedgerHead).c.id == HEAD_ID)
         .values(
