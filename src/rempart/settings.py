@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +47,10 @@ class Settings(BaseSettings):
     # The address clients reach us at: a client assertion's "aud" is this plus the token path.
     public_url: str = "http://127.0.0.1:8000"
     client_token_minutes: int = Field(default=15, ge=1, le=60)
+    # WebAuthn: the relying party id (our domain) that authenticators scope their keys to, and
+    # the origin browsers report for our pages. Both follow public_url unless set.
+    webauthn_rp_id: str | None = None
+    webauthn_origin: str | None = None
     # Distinct patients a session (account) and a professional may look up per hour and per day.
     # A busy pharmacy counter sees a patient a minute at its peak, a whole pharmacy a few hundred
     # a day; the intruders of January 2024 read thousands an hour. The guard refines these with
@@ -64,6 +69,22 @@ class Settings(BaseSettings):
     @property
     def resolved_master_key_file(self) -> Path:
         return self.master_key_file or self.home / "master.key"
+
+    @property
+    def resolved_webauthn_rp_id(self) -> str:
+        return self.webauthn_rp_id or urlsplit(self.public_url).hostname or "localhost"
+
+    @property
+    def resolved_webauthn_origin(self) -> str:
+        """An origin as browsers serialise it: scheme, host, and the port unless the default."""
+        if self.webauthn_origin:
+            return self.webauthn_origin.rstrip("/")
+        url = urlsplit(self.public_url)
+        host = url.hostname or "localhost"
+        host = f"[{host}]" if ":" in host else host
+        default_port = {"http": 80, "https": 443}.get(url.scheme)
+        port = f":{url.port}" if url.port and url.port != default_port else ""
+        return f"{url.scheme}://{host}{port}"
 
     def check_production(self) -> None:
         """Refuse the development defaults outside development (a key file beside the data)."""

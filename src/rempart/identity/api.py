@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import uuid
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, status
 
-from rempart.identity import auth
+from rempart.identity import auth, webauthn
 from rempart.identity.deps import ClientDep, PlatformDep, allow
 from rempart.identity.models import ROLES
 from rempart.identity.schemas import (
@@ -15,6 +16,10 @@ from rempart.identity.schemas import (
     SessionView,
     TokenResponse,
     TotpRequest,
+    WebAuthnAssertion,
+    WebAuthnCredentialView,
+    WebAuthnOptionsRequest,
+    WebAuthnRegistration,
 )
 
 router = APIRouter(prefix="/api/v1/auth", tags=["authentication"])
@@ -40,6 +45,82 @@ def login(body: LoginRequest, platform: PlatformDep, client: ClientDep) -> Login
 def mfa_totp(body: TotpRequest, platform: PlatformDep, client: ClientDep) -> TokenResponse:
     granted = auth.complete_totp(platform, body.mfa_token, body.code, client)
     return TokenResponse(access_token=granted.access_token, expires_in=granted.expires_in)
+
+
+@router.post(
+    "/mfa/webauthn/options",
+    summary="Anyone holding a login token. WebAuthn request options for the second factor.",
+    responses={401: PROBLEM},
+)
+def mfa_webauthn_options(body: WebAuthnOptionsRequest, platform: PlatformDep) -> dict[str, Any]:
+    return webauthn.login_options(platform, body.mfa_token)
+
+
+@router.post(
+    "/mfa/webauthn/verify",
+    summary="Anyone holding a login token. Give a WebAuthn assertion: gives the session token.",
+    responses={401: PROBLEM},
+)
+def mfa_webauthn_verify(
+    body: WebAuthnAssertion, platform: PlatformDep, client: ClientDep
+) -> TokenResponse:
+    credential = body.credential.model_dump(exclude_none=True)
+    granted = webauthn.complete_webauthn(platform, body.mfa_token, credential, client)
+    return TokenResponse(access_token=granted.access_token, expires_in=granted.expires_in)
+
+
+RECENT_PERSON = "a person's session, second factor within 10 minutes"
+
+
+@router.post(
+    "/webauthn/register/options",
+    summary=f"Roles: every role ({RECENT_PERSON}). Options to register a WebAuthn authenticator.",
+    responses={401: PROBLEM, 403: PROBLEM, 409: PROBLEM},
+)
+def webauthn_register_options(caller: AnyRole, platform: PlatformDep) -> dict[str, Any]:
+    return webauthn.registration_options(platform, caller)
+
+
+@router.post(
+    "/webauthn/register/verify",
+    status_code=status.HTTP_201_CREATED,
+    summary=f"Roles: every role ({RECENT_PERSON}). Keep the authenticator the browser created.",
+    responses={401: PROBLEM, 403: PROBLEM, 409: PROBLEM, 422: PROBLEM},
+)
+def webauthn_register_verify(
+    body: WebAuthnRegistration, caller: AnyRole, platform: PlatformDep
+) -> WebAuthnCredentialView:
+    credential = body.credential.model_dump(exclude_none=True)
+    return _credential_view(webauthn.register(platform, caller, credential, body.name))
+
+
+@router.get(
+    "/webauthn/credentials",
+    summary=f"Roles: every role ({RECENT_PERSON}). Your WebAuthn authenticators.",
+    responses={401: PROBLEM, 403: PROBLEM},
+)
+def webauthn_credentials(caller: AnyRole, platform: PlatformDep) -> list[WebAuthnCredentialView]:
+    return [_credential_view(v) for v in webauthn.list_credentials(platform, caller)]
+
+
+@router.delete(
+    "/webauthn/credentials/{id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary=f"Roles: every role ({RECENT_PERSON}). Remove one of your authenticators.",
+    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM},
+)
+def webauthn_remove(id: uuid.UUID, caller: AnyRole, platform: PlatformDep) -> None:
+    webauthn.remove(platform, caller, id)
+
+
+def _credential_view(view: webauthn.CredentialView) -> WebAuthnCredentialView:
+    return WebAuthnCredentialView(
+        id=str(view.id),
+        name=view.name,
+        transports=list(view.transports),
+        created_at=view.created_at.isoformat(),
+        last_used_at=view.last_used_at.isoformat() if view.last_used_at else None,
+    )
 
 
 @router.get("/session", summary="Roles: every role. Who the session belongs to.")

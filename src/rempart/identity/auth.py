@@ -25,7 +25,7 @@ from rempart.db import transaction, utcnow
 from rempart.errors import Error, Unavailable
 from rempart.guard import containment
 from rempart.identity import totp
-from rempart.identity.models import ApiClient, AuthSession, User
+from rempart.identity.models import ApiClient, AuthSession, User, WebAuthnCredential
 from rempart.identity.services import email_index, password_hasher
 from rempart.integrity import journal
 from rempart.ledger.events import AccessEvent, Tag
@@ -61,6 +61,14 @@ class Client:
 class MfaChallenge:
     mfa_token: str
     methods: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PendingLogin:
+    """A login past its password, waiting for its second factor, and its account."""
+
+    auth: AuthSession
+    user: User
 
 
 @dataclass(frozen=True)
@@ -184,10 +192,18 @@ def login(platform: Platform, email: str, password: str, client: Client) -> MfaC
                     user_agent=(client.user_agent or "")[:200] or None,
                 )
             )
-            outcome = MfaChallenge(token, ("totp",) if user.totp_secret_enc else ())
+            outcome = MfaChallenge(token, _methods(session, user))
     if outcome is None:
         raise AuthenticationFailed()
     return outcome
+
+
+def _methods(session: Session, user: User) -> tuple[str, ...]:
+    """The second factors the account can give, the phishing-resistant one first."""
+    webauthn = session.scalar(
+        select(WebAuthnCredential.id).where(WebAuthnCredential.user_id == user.id).limit(1)
+    )
+    return (("webauthn",) if webauthn else ()) + (("totp",) if user.totp_secret_enc else ())
 
 
 def complete_totp(platform: Platform, mfa_token: str, code: str, client: Client) -> Granted:
@@ -195,53 +211,90 @@ def complete_totp(platform: Platform, mfa_token: str, code: str, client: Client)
     now = utcnow()
     granted: Granted | None = None
     with transaction(platform.sessions) as session:
-        pending = session.scalar(
-            select(AuthSession)
-            .where(AuthSession.token_hash == token_hash(platform, session, mfa_token))
-            .with_for_update()
-        )
-        user = session.get(User, pending.user_id, with_for_update=True) if pending else None
-        if (
-            pending is None
-            or user is None
-            or pending.stage != "mfa"
-            or pending.revoked_at
-            or pending.expires_at <= now
-        ):
+        pending = pending_login(platform, session, mfa_token, now)
+        if pending is None:
             pass
-        elif _locked(session, user, now) or user.totp_secret_enc is None:
-            pending.revoked_at = now
+        elif (user := pending.user).totp_secret_enc is None:
+            pending.auth.revoked_at = now
         else:
             cipher = platform.keyring.cipher(session, PLATFORM_SCOPE)
             secret = cipher.open("users", "totp_secret", user.id.hex, user.totp_secret_enc)
             step = totp.accepted_step(secret, code, now, user.totp_last_step)
             if step is None:
-                _fail(platform, session, user, now)
-                pending.mfa_failures += 1
-                if pending.mfa_failures >= MFA_ATTEMPTS:
-                    pending.revoked_at = now
-                append_events(
-                    session,
-                    [_event(Tag.LOGIN_FAILURE, f"user:{user.id}", "wrong-second-factor", client)],
-                )
+                second_factor_failed(platform, session, pending, now, client)
             else:
-                user.totp_last_step, user.failed_logins = step, 0
-                token = secrets.token_urlsafe(32)
-                lifetime = timedelta(hours=platform.settings.session_absolute_hours)
-                # The login's token is spent: the session gets a new one, so whoever saw the
-                # first cannot ride on the second factor.
-                pending.token_hash, pending.stage = token_hash(platform, session, token), "active"
-                pending.expires_at, pending.last_seen_at = now + lifetime, now
-                pending.created_at = now  # when the second factor was given: recent authentication
-                organisation = _organisation(session, user)
-                append_events(
-                    session,
-                    [_event(Tag.LOGIN_SUCCESS, f"user:{user.id}", "session", client, organisation)],
-                )
-                granted = Granted(token, int(lifetime.total_seconds()))
+                user.totp_last_step = step
+                granted = open_session(platform, session, pending, now, client)
     if granted is None:
         raise AuthenticationFailed()
     return granted
+
+
+def pending_login(
+    platform: Platform, session: Session, mfa_token: str, now: datetime
+) -> PendingLogin | None:
+    """The login waiting for its second factor behind ``mfa_token``, and its account, both
+    locked for the transaction; None if there is none to complete (a locked account's ends)."""
+    pending = session.scalar(
+        select(AuthSession)
+        .where(AuthSession.token_hash == token_hash(platform, session, mfa_token))
+        .with_for_update()
+    )
+    user = session.get(User, pending.user_id, with_for_update=True) if pending else None
+    if (
+        pending is None
+        or user is None
+        or pending.stage != "mfa"
+        or pending.revoked_at
+        or pending.expires_at <= now
+    ):
+        return None
+    if _locked(session, user, now):
+        pending.revoked_at = now
+        return None
+    return PendingLogin(pending, user)
+
+
+def second_factor_failed(
+    platform: Platform,
+    session: Session,
+    pending: PendingLogin,
+    now: datetime,
+    client: Client,
+    outcome: str = "wrong-second-factor",
+) -> None:
+    """A wrong second factor: it counts toward the account's lockout, and a login that tried
+    too many ends."""
+    _fail(platform, session, pending.user, now)
+    pending.auth.mfa_failures += 1
+    if pending.auth.mfa_failures >= MFA_ATTEMPTS:
+        pending.auth.revoked_at = now
+    actor = f"user:{pending.user.id}"
+    append_events(session, [_event(Tag.LOGIN_FAILURE, actor, outcome, client)])
+
+
+def open_session(
+    platform: Platform,
+    session: Session,
+    pending: PendingLogin,
+    now: datetime,
+    client: Client,
+) -> Granted:
+    """The second factor was right: the login becomes a session, under a new token."""
+    auth, user = pending.auth, pending.user
+    user.failed_logins = 0
+    token = secrets.token_urlsafe(32)
+    lifetime = timedelta(hours=platform.settings.session_absolute_hours)
+    # The login's token is spent: the session gets a new one, so whoever saw the first cannot
+    # ride on the second factor.
+    auth.token_hash, auth.stage = token_hash(platform, session, token), "active"
+    auth.expires_at, auth.last_seen_at = now + lifetime, now
+    auth.created_at = now  # when the second factor was given: recent authentication
+    organisation = _organisation(session, user)
+    append_events(
+        session, [_event(Tag.LOGIN_SUCCESS, f"user:{user.id}", "session", client, organisation)]
+    )
+    return Granted(token, int(lifetime.total_seconds()))
 
 
 def _organisation(session: Session, user: User) -> str | None:

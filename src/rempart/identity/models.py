@@ -103,3 +103,39 @@ class SpentAssertion(Base):
 
     jti_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class WebAuthnCredential(Protected, Base):
+    """A person's WebAuthn authenticator (security key, passkey): a second factor a phishing page
+    cannot relay, since the browser binds every assertion to our origin.
+
+    Its row MAC binds the public key (and the counter) to its account: a key written into the
+    database by someone without the platform's keys opens nothing.
+    """
+
+    __tablename__ = "webauthn_credentials"
+    __table_args__ = (CheckConstraint("sign_count >= 0", name="sign_count"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)  # ≤ 1023 bytes
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # a COSE_Key
+    # The authenticator's signature counter: a value that does not grow betrays a clone.
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    transports: Mapped[str] = mapped_column(String(80))  # comma-separated hints for the browser
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebAuthnChallenge(Base):
+    """The challenge a session was last given for a WebAuthn ceremony: one per session and
+    ceremony, spent by the first answer, short-lived. Only its hash is kept."""
+
+    __tablename__ = "webauthn_challenges"
+    __table_args__ = (CheckConstraint("ceremony IN ('register', 'login')", name="ceremony"),)
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("auth_sessions.id"), primary_key=True)
+    ceremony: Mapped[str] = mapped_column(String(8), primary_key=True)
+    challenge_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

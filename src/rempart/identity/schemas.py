@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 
 class Strict(BaseModel):
@@ -49,3 +49,62 @@ class ClientResponse(BaseModel):
     name: str
     created_at: str
     revoked: bool
+
+
+# WebAuthn: the browser's PublicKeyCredential, as its toJSON() gives it (WebAuthn level 3), with
+# byte strings in base64url. Every member the specification defines is accepted, no other.
+Base64Url = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]*={0,2}$")]
+
+
+class AttestationResponse(Strict):
+    clientDataJSON: Base64Url = Field(max_length=4_000)
+    attestationObject: Base64Url = Field(max_length=32_000)  # certificate chains included
+    authenticatorData: Base64Url | None = Field(default=None, max_length=16_000)
+    transports: list[str] | None = Field(default=None, max_length=10)
+    publicKey: Base64Url | None = Field(default=None, max_length=4_000)
+    publicKeyAlgorithm: int | None = None
+
+
+class AssertionResponse(Strict):
+    clientDataJSON: Base64Url = Field(max_length=4_000)
+    authenticatorData: Base64Url = Field(max_length=16_000)
+    signature: Base64Url = Field(max_length=2_000)
+    userHandle: Base64Url | None = Field(default=None, max_length=200)
+
+
+class _PublicKeyCredential(Strict):
+    id: Base64Url = Field(min_length=1, max_length=1_400)  # a credential id is ≤ 1023 bytes
+    rawId: Base64Url = Field(min_length=1, max_length=1_400)
+    type: Literal["public-key"]
+    authenticatorAttachment: Literal["platform", "cross-platform"] | None = None
+    clientExtensionResults: dict[str, object] | None = Field(default=None, max_length=20)
+
+
+class RegistrationCredential(_PublicKeyCredential):
+    response: AttestationResponse
+
+
+class AssertionCredential(_PublicKeyCredential):
+    response: AssertionResponse
+
+
+class WebAuthnRegistration(Strict):
+    name: str = Field(min_length=1, max_length=100, description="e.g. 'YubiKey of the counter'")
+    credential: RegistrationCredential = Field(description="navigator.credentials.create()")
+
+
+class WebAuthnOptionsRequest(Strict):
+    mfa_token: str = Field(max_length=100)
+
+
+class WebAuthnAssertion(Strict):
+    mfa_token: str = Field(max_length=100)
+    credential: AssertionCredential = Field(description="navigator.credentials.get()")
+
+
+class WebAuthnCredentialView(BaseModel):
+    id: str
+    name: str
+    transports: list[str]
+    created_at: str
+    last_used_at: str | None

@@ -27,6 +27,8 @@ class Tag(StrEnum):
     LOGIN_SUCCESS = "account:login:success"
     LOGIN_FAILURE = "account:login:failure"
     LOGOUT = "account:session:end"
+    WEBAUTHN_REGISTERED = "account:webauthn:register"
+    WEBAUTHN_REMOVED = "account:webauthn:remove"
     CLIENT_REVOKED = "professional:client:revoke"
     FROZEN = "guard:containment:freeze"
     UNFROZEN = "guard:containment:unfreeze"
