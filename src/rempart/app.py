@@ -18,6 +18,7 @@ from rempart.guard.quotas import quotas_for
 from rempart.identity import api as identity_api
 from rempart.identity import clients_api
 from rempart.identity.deps import allow
+from rempart.incidents import api as incidents_api
 from rempart.ledger import api as ledger_api
 from rempart.ledger.recorder import LedgerRecorder
 from rempart.platform import Platform, open_platform
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(rights_api.router)
     app.include_router(claims_api.router)
     app.include_router(ledger_api.router(allow))
+    app.include_router(incidents_api.router)
 
     @app.get("/health", tags=["operations"], summary="Anyone. Liveness.")
     async def health() -> Health:

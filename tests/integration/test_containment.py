@@ -6,15 +6,19 @@ from __future__ import annotations
 import io
 import json
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from rempart.app import create_app
 from rempart.cli import app as cli_app
+from rempart.db import table_of
+from rempart.identity.models import AuthSession, User
 from rempart.ledger.models import LedgerEntry
 from rempart.platform import Platform
 from rempart.registry.member_import import ImportOptions, import_members
@@ -176,3 +180,94 @@ def test_freezes_are_on_the_record_and_refused_twice(
             )
         )
     assert tags == ["guard:containment:freeze", "guard:containment:unfreeze"]
+
+
+# --- the operators' API ---------------------------------------------------------------------
+
+GUARD = "/api/v1/guard"
+
+
+def test_operators_freeze_and_lift_through_the_api(
+    world: tuple[TestClient, Platform, dict[str, str]],
+) -> None:
+    client, platform, accounts = world
+    stolen = sign_in(client, platform, "pharma@example.org", accounts["pharma@example.org"])
+    ops = sign_in(client, platform, "ops@rempart.example", accounts["ops@rempart.example"])
+    body = {"kind": "account", "name": "pharma@example.org", "reason": "phished"}
+    frozen = client.post(f"{GUARD}/freezes", json=body, headers=ops)
+    assert frozen.status_code == 201, frozen.text
+    assert "pharma@example.org" not in frozen.text  # labelled by id, not by address
+    assert client.get(ME, headers=stolen).status_code == 401
+    listed = client.get(f"{GUARD}/freezes", headers=ops).json()
+    assert [(f["kind"], f["reason"]) for f in listed] == [("account", "phished")]
+    assert client.post(f"{GUARD}/freezes", json=body, headers=ops).status_code == 409
+    lifted = client.post(
+        f"{GUARD}/freezes/lift", json={"kind": "account", "name": "pharma@example.org"}, headers=ops
+    )
+    assert lifted.status_code == 200
+    assert client.get(f"{GUARD}/freezes", headers=ops).json() == []
+    assert client.get(ME, headers=stolen).status_code == 401  # ended, not suspended
+    with platform.sessions() as session:
+        tags = session.scalars(
+            select(LedgerEntry.tag).where(LedgerEntry.tag.like("guard:%")).order_by(LedgerEntry.seq)
+        ).all()
+    assert tags == ["guard:containment:freeze", "guard:containment:unfreeze"]
+
+
+def test_an_old_operator_session_cannot_change_containment(
+    world: tuple[TestClient, Platform, dict[str, str]],
+) -> None:
+    client, platform, accounts = world
+    ops = sign_in(client, platform, "ops@rempart.example", accounts["ops@rempart.example"])
+    with platform.engine.begin() as connection:  # the second factor was given 11 minutes ago
+        connection.execute(
+            update(table_of(AuthSession)).values(
+                created_at=datetime.now(UTC) - timedelta(minutes=11)
+            )
+        )
+    for path, body in (
+        ("/freezes", {"kind": "platform", "reason": "test"}),
+        ("/freezes/lift", {"kind": "platform"}),
+        ("/reenrolment", {"accounts": ["pharma@example.org"], "reason": "test"}),
+    ):
+        assert client.post(f"{GUARD}{path}", json=body, headers=ops).status_code == 403, path
+    assert client.get(f"{GUARD}/freezes", headers=ops).status_code == 200  # reading is fine
+
+
+def test_forced_reenrolment_erases_credentials_and_gives_a_new_code(
+    world: tuple[TestClient, Platform, dict[str, str]],
+) -> None:
+    client, platform, accounts = world
+    stolen = sign_in(client, platform, "pharma@example.org", accounts["pharma@example.org"])
+    ops = sign_in(client, platform, "ops@rempart.example", accounts["ops@rempart.example"])
+    unknown = client.post(
+        f"{GUARD}/reenrolment",
+        json={"accounts": ["pharma@example.org", "nobody@example.org"], "reason": "phishing"},
+        headers=ops,
+    )
+    assert unknown.status_code == 404
+    assert client.get(ME, headers=stolen).status_code == 200  # all or nothing
+    done = client.post(
+        f"{GUARD}/reenrolment",
+        json={"accounts": ["pharma@example.org"], "reason": "phishing campaign"},
+        headers=ops,
+    )
+    assert done.status_code == 200, done.text
+    (item,) = done.json()
+    assert len(item["enrolment_code"]) >= 20
+    assert "pharma" not in item["label"]
+    assert client.get(ME, headers=stolen).status_code == 401
+    again = client.post(
+        "/api/v1/auth/login", json={"email": "pharma@example.org", "password": PASSWORD}
+    )
+    assert again.status_code == 401  # the old password is gone
+    with platform.sessions() as session:
+        user = session.get(User, uuid.UUID(item["label"].removeprefix("account ")))
+        reset = session.scalars(
+            select(LedgerEntry.event).where(LedgerEntry.tag == "account:enrolment:reset")
+        ).all()
+    assert user is not None
+    assert user.totp_secret_enc is None
+    assert user.enrolment_hash is not None
+    assert len(reset) == 1
+    assert b"pharma" not in reset[0]

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from rempart.crypto.keyring import PLATFORM_SCOPE
 from rempart.db import transaction, utcnow
-from rempart.errors import Error, Unavailable
+from rempart.errors import Error, Forbidden, Unavailable
 from rempart.guard import containment
 from rempart.identity import totp
 from rempart.identity.models import ApiClient, AuthSession, User, WebAuthnCredential
@@ -305,6 +305,20 @@ def _organisation(session: Session, user: User) -> str | None:
     if user.tenant_id:
         return session.scalar(select(Tenant.amc_number).where(Tenant.id == user.tenant_id))
     return None
+
+
+STEP_UP = timedelta(minutes=10)
+
+
+def recent_person(principal: Principal, now: datetime) -> uuid.UUID:
+    """The account of a person who gave a second factor less than ``STEP_UP`` ago: what every
+    sensitive change (keys, second factors, containment) requires. Neither billing software nor
+    an old, perhaps stolen, session qualifies."""
+    kind, _, ident = principal.actor.partition(":")
+    fresh = principal.authenticated_at is not None and now - principal.authenticated_at <= STEP_UP
+    if kind != "user" or not fresh:
+        raise Forbidden("sign in again with your second factor (within 10 minutes) to do this")
+    return uuid.UUID(ident)
 
 
 def authenticate(platform: Platform, token: str) -> Principal:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, status
@@ -11,7 +10,7 @@ from fastapi import APIRouter, Depends, Form, status
 from rempart.db import utcnow
 from rempart.errors import Forbidden
 from rempart.identity import clients
-from rempart.identity.auth import Principal
+from rempart.identity.auth import Principal, recent_person
 from rempart.identity.deps import ClientDep, PlatformDep, allow
 from rempart.identity.schemas import ClientRequest, ClientResponse, TokenResponse
 
@@ -20,17 +19,11 @@ Professional = Annotated[Principal, Depends(allow("professional"))]
 PROBLEM = {"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {}}}
 
 
-RECENT = timedelta(minutes=10)
-
-
 def _person(principal: Principal) -> uuid.UUID:
-    # Only a person who gave a second factor minutes ago may add or revoke software: neither a
-    # client key nor an old, perhaps stolen, session may plant keys that outlive it.
-    recent = (
-        principal.authenticated_at is not None and utcnow() - principal.authenticated_at <= RECENT
-    )
-    if not principal.actor.startswith("user:") or principal.professional_id is None or not recent:
-        raise Forbidden("sign in again with your second factor (within 10 minutes) to do this")
+    # Neither a client key nor an old, perhaps stolen, session may plant keys that outlive it.
+    recent_person(principal, utcnow())
+    if principal.professional_id is None:
+        raise Forbidden("this operation is for a professional's account")
     return principal.professional_id
 
 

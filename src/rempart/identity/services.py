@@ -98,11 +98,7 @@ def add_user(
         user.email_enc = cipher.seal("users", "email", user.id.hex, email)
         code = totp_uri = None
         if password is None:
-            code = secrets.token_urlsafe(18)
-            user.enrolment_hash = hashlib.sha256(code.encode()).digest()
-            user.enrolment_expires_at = utcnow() + timedelta(
-                hours=platform.settings.enrolment_hours
-            )
+            code = issue_enrolment(platform, user)
         else:
             user.password_hash = password_hasher(platform.settings).hash(password)
         if enrol_totp:
@@ -126,6 +122,15 @@ def add_user(
             ],
         )
         return NewUser(user.id, role, code, totp_uri)
+
+
+def issue_enrolment(platform: Platform, user: User) -> str:
+    """A one-time code with which the person sets a password and a second factor in the portal;
+    only its hash is kept, and it expires."""
+    code = secrets.token_urlsafe(18)
+    user.enrolment_hash = hashlib.sha256(code.encode()).digest()
+    user.enrolment_expires_at = utcnow() + timedelta(hours=platform.settings.enrolment_hours)
+    return code
 
 
 def _binding(

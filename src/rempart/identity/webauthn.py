@@ -45,7 +45,7 @@ from webauthn.registration.verify_registration_response import VerifiedRegistrat
 
 from rempart.crypto.keyring import PLATFORM_SCOPE
 from rempart.db import transaction, utcnow
-from rempart.errors import Conflict, Error, Forbidden, IntegrityFailure, InvalidInput, NotFound
+from rempart.errors import Conflict, Error, IntegrityFailure, InvalidInput, NotFound
 from rempart.identity.auth import (
     AuthenticationFailed,
     Client,
@@ -54,6 +54,7 @@ from rempart.identity.auth import (
     Principal,
     open_session,
     pending_login,
+    recent_person,
     second_factor_failed,
 )
 from rempart.identity.models import AuthSession, User, WebAuthnChallenge, WebAuthnCredential
@@ -66,7 +67,6 @@ RP_NAME = "Rempart"
 REGISTER, LOGIN = "register", "login"
 # Five minutes: the least WebAuthn recommends when the user must be verified (PIN, biometric).
 CHALLENGE_LIFETIME = timedelta(minutes=5)
-RECENT = timedelta(minutes=10)  # how fresh the second factor must be to change the factors
 MAX_CREDENTIALS = 10
 MAX_CREDENTIAL_ID = 1023  # bytes (WebAuthn §5.1)
 # Outcomes of a refused assertion, as the ledger records them.
@@ -98,7 +98,7 @@ class RegistrationFailed(InvalidInput):
 def registration_options(platform: Platform, principal: Principal) -> dict[str, Any]:
     """PublicKeyCredentialCreationOptions for this person; the challenge is kept for the session."""
     now = utcnow()
-    user_id = _person(principal, now)
+    user_id = recent_person(principal, now)
     settings = platform.settings
     with transaction(platform.sessions) as session:
         user = session.get(User, user_id)
@@ -131,7 +131,7 @@ def register(
 ) -> CredentialView:
     """Verify the browser's answer to the registration options and keep the authenticator."""
     now = utcnow()
-    user_id = _person(principal, now)
+    user_id = recent_person(principal, now)
     name = name.strip()
     if not 1 <= len(name) <= 100:
         raise InvalidInput("must be 1 to 100 characters", field="name")
@@ -194,7 +194,7 @@ def _verified_registration(
 
 
 def list_credentials(platform: Platform, principal: Principal) -> list[CredentialView]:
-    user_id = _person(principal, utcnow())
+    user_id = recent_person(principal, utcnow())
     with transaction(platform.sessions) as session:
         return [_view(c) for c in _credentials(session, user_id)]
 
@@ -202,7 +202,7 @@ def list_credentials(platform: Platform, principal: Principal) -> list[Credentia
 def remove(platform: Platform, principal: Principal, credential_id: uuid.UUID) -> None:
     """Remove one of the person's authenticators (another's is "not found": no oracle)."""
     now = utcnow()
-    user_id = _person(principal, now)
+    user_id = recent_person(principal, now)
     with transaction(platform.sessions) as session:
         user = session.get(User, user_id, with_for_update=True)
         assert user is not None
@@ -367,16 +367,6 @@ def _same_handle(credential: Mapping[str, Any], user_id: uuid.UUID) -> bool:
     """The user handle, when the authenticator returns one, is the one we registered."""
     handle = credential["response"].get("userHandle")
     return not handle or _library(lambda: base64url_to_bytes(handle)) == user_id.bytes
-
-
-def _person(principal: Principal, now: datetime) -> uuid.UUID:
-    # Only a person who gave a second factor minutes ago may see or change the factors: an old,
-    # perhaps stolen, session must not add a key of its own.
-    kind, _, ident = principal.actor.partition(":")
-    recent = principal.authenticated_at is not None and now - principal.authenticated_at <= RECENT
-    if kind != "user" or not recent:
-        raise Forbidden("sign in again with your second factor (within 10 minutes) to do this")
-    return uuid.UUID(ident)
 
 
 def _library(call: Callable[[], T]) -> T | None:

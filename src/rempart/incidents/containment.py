@@ -2,22 +2,29 @@
 
 An account is named by its e-mail address, a professional by its billing number, an insurer by
 its AMC number. Freezing an account also ends its sessions, so that lifting the freeze later
-does not revive a session an intruder may hold: the person signs in again.
+does not revive a session an intruder may hold: the person signs in again. Forcing the
+re-enrolment of accounts goes further: their credentials are erased, and each person enrols again
+with a new code.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from rempart.db import table_of, transaction, utcnow
-from rempart.errors import NotFound
+from rempart.errors import InvalidInput, NotFound
 from rempart.guard import containment
-from rempart.identity.models import ApiClient, AuthSession, User
-from rempart.identity.services import email_index
+from rempart.identity.models import ApiClient, AuthSession, User, WebAuthnCredential
+from rempart.identity.services import email_index, issue_enrolment
 from rempart.integrity import journal
+from rempart.ledger.events import AccessEvent, Tag
+from rempart.ledger.services import append_events
 from rempart.platform import Platform
 from rempart.registry import lookups
 from rempart.registry.models import Professional
@@ -57,27 +64,78 @@ def freeze(
         target, label = _target(platform, session, kind, name)
         view = containment.record_freeze(session, kind, target, label, reason, actor, now)
         if kind == "account":
-            # End its sessions, and revoke the software it registered: keys planted with a
-            # stolen session must not outlive the freeze.
-            clients = list(
-                session.scalars(
-                    select(ApiClient.id).where(
-                        ApiClient.registered_by == f"user:{target}", ApiClient.revoked_at.is_(None)
-                    )
-                )
-            )
-            journal.update_where(
-                session, table_of(ApiClient), ApiClient.id.in_(clients), revoked_at=now
-            )
-            session.execute(
-                update(AuthSession)
-                .where(
-                    (AuthSession.user_id == target) | AuthSession.client_id.in_(clients),
-                    AuthSession.revoked_at.is_(None),
-                )
-                .values(revoked_at=now)
-            )
+            assert target is not None
+            _end_access(session, target, now)
         return view
+
+
+def _end_access(session: Session, user_id: uuid.UUID, now: datetime) -> None:
+    """End the account's sessions and revoke the software it registered: keys planted with a
+    stolen session must not outlive a freeze or a re-enrolment."""
+    clients = list(
+        session.scalars(
+            select(ApiClient.id).where(
+                ApiClient.registered_by == f"user:{user_id}", ApiClient.revoked_at.is_(None)
+            )
+        )
+    )
+    journal.update_where(session, table_of(ApiClient), ApiClient.id.in_(clients), revoked_at=now)
+    session.execute(
+        update(AuthSession)
+        .where(
+            (AuthSession.user_id == user_id) | AuthSession.client_id.in_(clients),
+            AuthSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+
+
+@dataclass(frozen=True)
+class Reenrolment:
+    label: str  # "account <id>": no e-mail address
+    enrolment_code: str  # shown once, handed to the person out of band
+
+
+def force_reenrolment(
+    platform: Platform, emails: Sequence[str], reason: str, actor: str
+) -> list[Reenrolment]:
+    """Make accounts whose credentials may be known to an intruder start again: sessions ended,
+    software revoked, password and second factors erased, a new enrolment code each (all of
+    them, or none if one address is unknown)."""
+    reason = reason.strip()
+    if not 1 <= len(reason) <= 500:
+        raise InvalidInput("say why, in 1 to 500 characters", field="reason")
+    if not emails:
+        raise InvalidInput("name at least one account", field="accounts")
+    now, done = utcnow(), []
+    with transaction(platform.sessions) as session:
+        for email in dict.fromkeys(emails):
+            user_id, label = _target(platform, session, "account", email)
+            assert user_id is not None
+            user = session.get(User, user_id, with_for_update=True)
+            assert user is not None
+            _end_access(session, user_id, now)
+            for credential in session.scalars(
+                select(WebAuthnCredential).where(WebAuthnCredential.user_id == user_id)
+            ):
+                session.delete(credential)
+            user.password_hash = user.totp_secret_enc = user.totp_last_step = None
+            user.failed_logins, user.locked_until = 0, None
+            code = issue_enrolment(platform, user)
+            append_events(
+                session,
+                [
+                    AccessEvent(
+                        at=now,
+                        tag=Tag.ACCOUNT_REENROLLED,
+                        actor=actor,
+                        outcome="credentials-erased",
+                        purpose=reason,
+                    )
+                ],
+            )
+            done.append(Reenrolment(label, code))
+    return done
 
 
 def unfreeze(platform: Platform, kind: str, name: str | None, actor: str) -> str:

@@ -23,6 +23,7 @@ class Tag(StrEnum):
     CLAIM_READ = "beneficiary:claim:read"
     CALCULATION = "beneficiary:calculation:read"
     ACCOUNT_CREATED = "account:create"
+    ACCOUNT_REENROLLED = "account:enrolment:reset"
     CLIENT_REGISTERED = "professional:client:register"
     LOGIN_SUCCESS = "account:login:success"
     LOGIN_FAILURE = "account:login:failure"
