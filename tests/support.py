@@ -141,3 +141,92 @@ def sign_in(client: TestClient, platform: Platform, email: str, secret: str) -> 
     )
     assert granted.status_code == 200, granted.text
     return {"Authorization": f"Bearer {granted.json()['access_token']}"}
+
+
+FHIR = "https://rempart.dev/fhir"
+
+
+def fhir_card(who: Person, amc: str = AMC, rank: int = 1) -> dict[str, Any]:
+    """The elements of Rempart's FHIR profile that carry a card (docs/fhir.md)."""
+    insurer = {"identifier": {"system": f"{FHIR}/NamingSystem/amc-number", "value": amc}}
+    return {
+        "contained": [
+            {
+                "resourceType": "Patient",
+                "id": "patient",
+                "birthDate": who.birth_date,
+                "multipleBirthInteger": rank,
+            },
+            {
+                "resourceType": "Coverage",
+                "id": "coverage",
+                "status": "active",
+                "subscriberId": who.member_number,
+                "beneficiary": {"reference": "#patient"},
+                "payor": [insurer],
+            },
+        ],
+        "patient": {"reference": "#patient"},
+        "insurer": insurer,
+        "created": "2026-01-01",
+        "status": "active",
+    }
+
+
+def fhir_eligibility(
+    who: Person, domain: str, care_date: str, amc: str = AMC, rank: int = 1
+) -> dict[str, Any]:
+    """A CoverageEligibilityRequest: one card, one care domain, one care date."""
+    return {
+        "resourceType": "CoverageEligibilityRequest",
+        **fhir_card(who, amc, rank),
+        "purpose": ["validation", "benefits"],
+        "servicedDate": care_date,
+        "insurance": [{"coverage": {"reference": "#coverage"}}],
+        "item": [
+            {"category": {"coding": [{"system": f"{FHIR}/CodeSystem/care-domain", "code": domain}]}}
+        ],
+    }
+
+
+def fhir_line(
+    domain: str, care_date: str, billed: str, br: str, amo_rate: int, act: str = "C"
+) -> dict[str, Any]:
+    """A Claim.item: money as JSON numbers, as FHIR writes them."""
+    return {
+        "productOrService": {"coding": [{"system": f"{FHIR}/CodeSystem/act-code", "code": act}]},
+        "category": {"coding": [{"system": f"{FHIR}/CodeSystem/care-domain", "code": domain}]},
+        "servicedDate": care_date,
+        "quantity": {"value": 1},
+        "net": {"value": float(billed), "currency": "EUR"},
+        "extension": [
+            {
+                "url": f"{FHIR}/StructureDefinition/br",
+                "valueMoney": {"value": float(br), "currency": "EUR"},
+            },
+            {"url": f"{FHIR}/StructureDefinition/amo-rate", "valueUnsignedInt": amo_rate},
+        ],
+    }
+
+
+def fhir_claim(
+    who: Person, lines: list[dict[str, Any]], use: str = "predetermination", amc: str = AMC
+) -> dict[str, Any]:
+    """A Claim for ``who``; items are numbered in order."""
+    return {
+        "resourceType": "Claim",
+        **fhir_card(who, amc),
+        "use": use,
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/claim-type",
+                    "code": "professional",
+                }
+            ]
+        },
+        "provider": {"display": "the practice"},
+        "priority": {"coding": [{"code": "normal"}]},
+        "insurance": [{"sequence": 1, "focal": True, "coverage": {"reference": "#coverage"}}],
+        "item": [{"sequence": n, **line} for n, line in enumerate(lines, start=1)],
+    }

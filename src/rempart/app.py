@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from rempart import __version__
 from rempart.claims import api as claims_api
 from rempart.errors import Error, IntegrityFailure, RateLimited
+from rempart.fhir import api as fhir_api
 from rempart.guard.quotas import quotas_for
 from rempart.identity import api as identity_api
 from rempart.identity import clients_api
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(claims_api.router)
     app.include_router(ledger_api.router(allow))
     app.include_router(incidents_api.router)
+    app.include_router(fhir_api.router)
 
     @app.get("/health", tags=["operations"], summary="Anyone. Liveness.")
     async def health() -> Health:
