@@ -7,7 +7,9 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,3 +55,25 @@ def record(
     ratio = value / baseline
     print(f"{name}: {value:,.0f} {unit}, baseline {baseline:,.0f} {unit}, ratio {ratio:.2f}")
     return result
+
+
+@contextmanager
+def scratch_database(url: str | None) -> Iterator[str | None]:
+    """A PostgreSQL URL whose search path is a new schema, dropped afterwards (None: SQLite):
+    a benchmark never leaves tables behind in the database it is given."""
+    if url is None:
+        yield None
+        return
+    from sqlalchemy import create_engine, text
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    separator = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from tests.support import BASE_PLAN, PHARMACIST_AM, add_professionals, member_file, person
 
-from bench.common import record
+from bench.common import record, scratch_database
 from rempart.identity import clients
 from rempart.platform import initialise
 from rempart.registry import services
@@ -144,6 +144,11 @@ def _drive(
 
 
 def main(seconds: float, threads: int, database_url: str | None) -> None:
+    with scratch_database(database_url) as url:
+        _main(seconds, threads, url, "sqlite" if database_url is None else "postgresql")
+
+
+def _main(seconds: float, threads: int, database_url: str | None, backend: str) -> None:
     work = Path(tempfile.mkdtemp(prefix="rempart-bench-http-"))
     server = None
     try:
@@ -201,7 +206,6 @@ def main(seconds: float, threads: int, database_url: str | None) -> None:
         bare = _drive(port, "GET", "/health", [], {}, seconds, threads)
         full = _drive(port, "POST", "/api/v1/eligibility", bodies, headers, seconds, threads)
         assert full[3] == 0, f"{full[3]} rights checks failed"
-        backend = "sqlite" if database_url is None else "postgresql"
         record(
             f"eligibility_http_{backend}",
             full[0],

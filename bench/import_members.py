@@ -29,7 +29,7 @@ from sqlalchemy import (
     select,
 )
 
-from bench.common import median, record, timed
+from bench.common import median, record, scratch_database, timed
 from bench.data import member_file
 from rempart.db import make_engine
 from rempart.platform import Platform, initialise
@@ -168,11 +168,12 @@ def encrypted_import(platform: Platform, path: Path) -> int:
 
 
 def _time_encrypted(home: Path, database_url: str | None, source: Path) -> float:
-    platform = fresh_platform(home, database_url)
-    try:
-        return timed(lambda: encrypted_import(platform, source))
-    finally:
-        platform.close()
+    with scratch_database(database_url) as url:
+        platform = fresh_platform(home, url)
+        try:
+            return timed(lambda: encrypted_import(platform, source))
+        finally:
+            platform.close()
 
 
 def _time_plaintext(file: Path, database_url: str | None, source: Path) -> float:
