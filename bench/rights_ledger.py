@@ -92,7 +92,7 @@ def _main(checks: int, rounds: int, database_url: str | None, backend: str, thre
                 t.join()
             return share * threads / (time.perf_counter() - start)
 
-        ledger = LedgerRecorder(platform.sessions)
+        ledger = LedgerRecorder(platform.engine)
         forgetful = Forgetful()
         run(ledger, 300)  # warm-up: caches, the recorder's thread
         run(forgetful, 300)

@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.platform = platform or open_platform(settings)
-        app.state.recorder = LedgerRecorder(app.state.platform.sessions)
+        app.state.recorder = LedgerRecorder(app.state.platform.engine)
         app.state.quotas = quotas_for(settings)
         yield
         app.state.recorder.close()

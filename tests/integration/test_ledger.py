@@ -74,7 +74,7 @@ def verify(platform: Platform) -> list[str]:
 
 
 def test_concurrent_recording_numbers_every_event_once_without_gaps(platform: Platform) -> None:
-    recorder = LedgerRecorder(platform.sessions)
+    recorder = LedgerRecorder(platform.engine)
     numbers: list[int] = []
     lock = threading.Lock()
 
@@ -101,7 +101,7 @@ def test_concurrent_recording_numbers_every_event_once_without_gaps(platform: Pl
 
 
 def test_a_failed_commit_fails_every_waiting_request(platform: Platform) -> None:
-    recorder = LedgerRecorder(platform.sessions)
+    recorder = LedgerRecorder(platform.engine)
     recorder.record(event(0))
     with platform.engine.begin() as conn:  # the storage breaks under the recorder
         conn.execute(delete(table_of(LedgerHead)))

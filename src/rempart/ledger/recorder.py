@@ -15,9 +15,8 @@ import threading
 from concurrent.futures import Future
 from typing import Protocol
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine
 
-from rempart.db import transaction
 from rempart.errors import Unavailable
 from rempart.ledger.events import AccessEvent
 from rempart.ledger.services import append_events
@@ -35,8 +34,8 @@ class Recorder(Protocol):
 class LedgerRecorder:
     """Group-commit recorder backed by the ledger tables."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self._sessions = sessions
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
         self._pending: list[tuple[AccessEvent, Future[int]]] = []
         self._queue_lock = threading.Lock()  # guards _pending
         self._writer = threading.Lock()  # held by the request committing a batch
@@ -64,8 +63,9 @@ class LedgerRecorder:
 
     def _commit(self, batch: list[tuple[AccessEvent, Future[int]]]) -> None:
         try:
-            with transaction(self._sessions) as session:
-                numbers = append_events(session, [event for event, _ in batch])
+            # A bare connection, not an ORM session: nothing here needs one, and it costs.
+            with self._engine.begin() as connection:
+                numbers = append_events(connection, [event for event, _ in batch])
         except Exception as exc:  # every waiting request learns that its event was not recorded
             for _, future in batch:
                 future.set_exception(exc)

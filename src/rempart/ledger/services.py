@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from rempart.crypto.keyring import Keyring
@@ -32,45 +32,68 @@ HEAD_ID = 1
 VERIFY_CHUNK = 10_000
 
 
-def _head(session: Session, lock: bool) -> tuple[int, bytes | None]:
+_HEAD = table_of(LedgerHead)
+_ENTRIES = table_of(LedgerEntry)
+_NODES = table_of(LedgerNode)
+# Built once: constructing a statement costs more than executing it on the rights-check path.
+_READ_HEAD = select(_HEAD.c.size, _HEAD.c.frontier).where(_HEAD.c.id == HEAD_ID)
+_LOCK_HEAD = _READ_HEAD.with_for_update()
+_NEW_HEAD = insert(_HEAD)
+_MOVE_HEAD = (
+    update(_HEAD)
+    .where(_HEAD.c.id == HEAD_ID)
+    .values(size=bindparam("size"), frontier=bindparam("frontier"))
+)
+_ADD_ENTRIES = insert(_ENTRIES)
+_ADD_NODES = insert(_NODES)
+_NODE = select(_NODES.c.hash).where(
+    _NODES.c.level == bindparam("level"), _NODES.c.index == bindparam("index")
+)
+
+
+def _connection(session: Session | Connection) -> Connection:
+    return session.connection() if isinstance(session, Session) else session
+
+
+def _head(session: Session | Connection, lock: bool) -> tuple[int, bytes | None]:
     """The tree's size and stored frontier; the row is created with the first use of the log.
 
-    Core statements, not the ORM: this is on the path of every rights check.
+    Core statements on the connection, not the ORM: this is on the path of every rights check.
     """
-    head = table_of(LedgerHead)
-    query = select(head.c.size, head.c.frontier).where(head.c.id == HEAD_ID)
-    connection = session.connection()
-    found = connection.execute(query.with_for_update() if lock else query).first()
+    connection = _connection(session)
+    found = connection.execute(_LOCK_HEAD if lock else _READ_HEAD).first()
     if found is None:
-        connection.execute(insert(head), [{"id": HEAD_ID, "size": 0, "frontier": b""}])
+        connection.execute(_NEW_HEAD, [{"id": HEAD_ID, "size": 0, "frontier": b""}])
         return 0, b""
     return found[0], found[1]
 
 
-def _stored(session: Session) -> Callable[[int, int], bytes]:
+def _stored(session: Session | Connection) -> Callable[[int, int], bytes]:
+    connection = _connection(session)
     cache: dict[tuple[int, int], bytes] = {}
 
     def lookup(level: int, index: int) -> bytes:
         if (level, index) not in cache:
-            found = session.get(LedgerNode, (level, index))
+            found = connection.execute(_NODE, {"level": level, "index": index}).scalar()
             if found is None:
                 raise VerificationError(f"expected tree node ({level}, {index}), got none")
-            cache[(level, index)] = found.hash
+            cache[(level, index)] = found
         return cache[(level, index)]
 
     return lookup
 
 
-def append_events(session: Session, events: Sequence[AccessEvent]) -> list[int]:
+def append_events(session: Session | Connection, events: Sequence[AccessEvent]) -> list[int]:
     """Append events in the caller's transaction; returns their sequence numbers."""
     if not events:
         return []
-    size, frontier = _head(session, lock=True)
+    connection = _connection(session)
+    size, frontier = _head(connection, lock=True)
     levels = [level for level, _ in nodes.frontier(size)]
     if frontier is not None and len(frontier) == 32 * len(levels):
         hashes = [frontier[i * 32 : (i + 1) * 32] for i in range(len(levels))]
     else:
-        stored = _stored(session)
+        stored = _stored(connection)
         hashes = [stored(level, index) for level, index in nodes.frontier(size)]
     siblings = dict(zip(levels, hashes, strict=True))
     entries, completed, first = [], [], size
@@ -88,22 +111,10 @@ def append_events(session: Session, events: Sequence[AccessEvent]) -> list[int]:
                 "event": encoded,
             }
         )
-    # On the connection, not the session: the ORM's per-statement machinery would cost more
-    # than these inserts on the path of every rights check.
-    connection = session.connection()
-    connection.execute(insert(table_of(LedgerEntry)), entries)
-    connection.execute(
-        insert(table_of(LedgerNode)),
-        [{"level": lv, "index": i, "hash": h} for lv, i, h in completed],
-    )
-    connection.execute(
-        update(table_of(LedgerHead))
-        .where(table_of(LedgerHead).c.id == HEAD_ID)
-        .values(
-            size=first + len(events),
-            frontier=b"".join(siblings[level] for level in sorted(siblings, reverse=True)),
-        )
-    )
+    connection.execute(_ADD_ENTRIES, entries)
+    connection.execute(_ADD_NODES, [{"level": lv, "index": i, "hash": h} for lv, i, h in completed])
+    frontier = b"".join(siblings[level] for level in sorted(siblings, reverse=True))
+    connection.execute(_MOVE_HEAD, {"size": first + len(events), "frontier": frontier})
     return list(range(first, first + len(events)))
 
 
