@@ -4,12 +4,12 @@ registry's tables themselves)."""
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from rempart.crypto.keyring import Keyring
@@ -46,25 +46,14 @@ def insured_by_card(
     key = indexer.index(
         "rights_key", tenant.amc_number, member_number, birth_date.isoformat(), str(birth_rank)
     )
-    beneficiary_id = session.scalar(
-        select(Beneficiary.id).where(
-            Beneficiary.tenant_id == tenant.id, Beneficiary.rights_index == key
-        )
-    )
-    if beneficiary_id is None:
+    rows = session.connection().execute(_INSURED, {"tenant_id": tenant.id, "key": key}).all()
+    if not rows:
         return None
+    beneficiary_id = rows[0].id
     periods = tuple(
-        Period(
-            p.plan_code,
-            p.start_date,
-            p.end_date,
-            tuple(filter(None, p.suspended_domains.split(";"))),
-        )
-        for p in session.scalars(
-            select(RightsPeriod)
-            .where(RightsPeriod.beneficiary_id == beneficiary_id)
-            .order_by(RightsPeriod.start_date)
-        )
+        Period(r.plan_code, r.start_date, r.end_date, tuple(filter(None, r.suspended.split(";"))))
+        for r in rows
+        if r.plan_code is not None  # a beneficiary without periods: one row of nulls
     )
     pseudonym = indexer.index("pseudonym", beneficiary_id.hex).hex()
     return Insured(beneficiary_id, tenant.id, pseudonym, periods)
@@ -72,21 +61,51 @@ def insured_by_card(
 
 def plan_in_force(session: Session, tenant_id: uuid.UUID, code: str, day: date) -> Plan | None:
     """The version of plan ``code`` in force on ``day`` (the latest that started by then)."""
-    found = session.execute(
-        select(PlanVersion.id, PlanVersion.document)
-        .where(
-            PlanVersion.tenant_id == tenant_id,
-            PlanVersion.code == code,
-            PlanVersion.valid_from <= day,
-            or_(PlanVersion.valid_to.is_(None), PlanVersion.valid_to >= day),
-        )
-        .order_by(PlanVersion.valid_from.desc())
-        .limit(1)
-    ).first()
-    return None if found is None else _parsed(found.id, found.document)
+    connection = session.connection()
+    version_id = connection.execute(
+        _PLAN_VERSION, {"tenant_id": tenant_id, "code": code, "day": day}
+    ).scalar()
+    if version_id is None:
+        return None
+    plan = _plans.get(version_id)
+    if plan is None:  # a loaded version never changes (a change is a new version): parse once
+        document = connection.execute(_PLAN_DOCUMENT, {"id": version_id}).scalar_one()
+        plan = parse_plan(json.loads(document))
+        with _plans_lock:
+            if len(_plans) >= 1024:
+                _plans.clear()
+            _plans[version_id] = plan
+    return plan
 
 
-@lru_cache(maxsize=1024)
-def _parsed(version_id: uuid.UUID, document: str) -> Plan:
-    # A loaded version never changes (a change is a new version): its parse can be kept.
-    return parse_plan(json.loads(document))
+_plans: dict[uuid.UUID, Plan] = {}
+_plans_lock = threading.Lock()
+# Built once (the rights check's path): a beneficiary and its periods in one query, and the plan
+# version in force by id only, its document read and parsed on first use.
+_INSURED = (
+    select(
+        Beneficiary.id,
+        RightsPeriod.plan_code,
+        RightsPeriod.start_date,
+        RightsPeriod.end_date,
+        RightsPeriod.suspended_domains.label("suspended"),
+    )
+    .outerjoin(RightsPeriod, RightsPeriod.beneficiary_id == Beneficiary.id)
+    .where(
+        Beneficiary.tenant_id == bindparam("tenant_id"),
+        Beneficiary.rights_index == bindparam("key"),
+    )
+    .order_by(RightsPeriod.start_date)
+)
+_PLAN_VERSION = (
+    select(PlanVersion.id)
+    .where(
+        PlanVersion.tenant_id == bindparam("tenant_id"),
+        PlanVersion.code == bindparam("code"),
+        PlanVersion.valid_from <= bindparam("day"),
+        or_(PlanVersion.valid_to.is_(None), PlanVersion.valid_to >= bindparam("day")),
+    )
+    .order_by(PlanVersion.valid_from.desc())
+    .limit(1)
+)
+_PLAN_DOCUMENT = select(PlanVersion.document).where(PlanVersion.id == bindparam("id"))
