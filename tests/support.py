@@ -5,23 +5,33 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from fastapi.testclient import TestClient
-from sqlalchemy import ColumnElement, true
+from sqlalchemy import ColumnElement, select, true
 
+from rempart.claims.batch import Biller, InvoiceView, Submission, process
+from rempart.claims.engine import Line
+from rempart.claims.invoices import cancel_invoice
 from rempart.db import Base, table_of, transaction
 from rempart.identifiers import luhn_complete, make_french_iban, make_nir
 from rempart.identity import totp
+from rempart.identity.auth import Client, Principal
 from rempart.identity.models import User
 from rempart.identity.services import add_user
 from rempart.integrity import journal
 from rempart.platform import Platform
 from rempart.registry import services
 from rempart.registry.member_file import COLUMNS
+from rempart.registry.member_import import ImportOptions, import_members
+from rempart.registry.models import Professional
+from rempart.rights.services import Card
 
 AMC = "99000001"
 OTHER_AMC = "99000002"
@@ -230,3 +240,387 @@ def fhir_claim(
         "insurance": [{"sequence": 1, "focal": True, "coverage": {"reference": "#coverage"}}],
         "item": [{"sequence": n, **line} for n, line in enumerate(lines, start=1)],
     }
+
+
+# --- Claims: a world to bill in (invoices, ingestion) --------------------------------------------
+
+CLAIMS_PLANS: list[dict[str, Any]] = [
+    {
+        "code": "BASE",
+        "name": "Base",
+        "responsible": True,
+        "valid_from": "2025-01-01",
+        "valid_to": None,
+        "guarantees": {
+            "MED": {"br_total_pct": 100},
+            "PHAR": {"br_total_pct": 100, "exclude_amo_rates": [15]},
+            "DESO": {"br_total_pct": 100},
+        },
+    },
+    {
+        "code": "CONFORT",
+        "name": "Confort",
+        "responsible": True,
+        "valid_from": "2025-01-01",
+        "valid_to": None,
+        "guarantees": {
+            "MED": {"br_total_pct": 200},
+            "OPTI": {
+                "amount": "300.00",
+                "per": "equipment",
+                "frame_cap": "100.00",
+                "renewal_months": 24,
+            },
+            "AUDI": {"amount": "1460.00", "per": "item", "cap_incl_amo": "1700.00"},
+            "DEPR": {
+                "br_total_pct": 300,
+                "ceiling": {"amount": "500.00", "period": "calendar_year"},
+            },
+        },
+    },
+]
+# Billing numbers by name; the name before the digit is the profession.
+BILLERS = {
+    "gp": "751000001",
+    "specialist": "751000002",
+    "pharmacist": "751000003",
+    "optician": "751000004",
+    "audiologist": "751000005",
+    "dentist": "751000006",
+    "pharmacist2": "751000007",
+}
+ON_BASE = person(1)
+ON_CONFORT = person(2).but(plan_code="CONFORT")
+CLAIMANTS = [ON_BASE, ON_CONFORT] + [person(n).but(plan_code="CONFORT") for n in range(3, 9)]
+
+
+def add_claims_world(platform: Platform) -> None:
+    """An insurer with BASE and CONFORT, the claimants, and one professional of each kind."""
+    services.add_tenant(platform, AMC, "Mutuelle")
+    for plan in CLAIMS_PLANS:
+        services.load_plan(platform, AMC, json.dumps(plan).encode())
+    import_members(platform, AMC, io.BytesIO(member_file(CLAIMANTS)), ImportOptions())
+    iban = make_french_iban("30004", "00001", "12345678901")
+    rows = [
+        f"{am},{luhn_complete(f'10000000{i:02d}')},,Dr {name},{name.rstrip('0123456789')},"
+        f"true,{iban},BNPAFRPPXXX,"
+        for i, (name, am) in enumerate(BILLERS.items())
+    ]
+    data = (
+        "am_number,rpps,finess,name,profession,optam,iban,bic,networks\n" + "\n".join(rows) + "\n"
+    )
+    assert services.import_professionals(platform, io.BytesIO(data.encode())).inserted == len(rows)
+
+
+def claim_line(
+    domain: str, billed: str, br: str, amo_rate: int, care_date: date | None = None, **extra: Any
+) -> dict[str, Any]:
+    """An invoice line as the API takes it (money as decimal strings)."""
+    return {
+        "act_code": "C",
+        "domain": domain,
+        "care_date": (care_date or datetime.now(UTC).date()).isoformat(),
+        "quantity": 1,
+        "billed": billed,
+        "br": br,
+        "amo_rate": amo_rate,
+        **extra,
+    }
+
+
+def invoice_body(
+    who: Person, lines: list[dict[str, Any]], number: str = "F-1", **extra: Any
+) -> dict[str, Any]:
+    """The body of POST /api/v1/invoices for ``who``'s card."""
+    return {
+        "amc_number": AMC,
+        "member_number": who.member_number,
+        "birth_date": who.birth_date,
+        "birth_rank": int(who.birth_rank),
+        "invoice_number": number,
+        "lines": lines,
+        **extra,
+    }
+
+
+def card_body(
+    who: Person, amc: str = AMC, domain: str = "PHAR", **changes: object
+) -> dict[str, object]:
+    """The body of a rights check (POST /api/v1/eligibility) for ``who``, for care today."""
+    body: dict[str, object] = {
+        "amc_number": amc,
+        "member_number": who.member_number,
+        "birth_date": who.birth_date,
+        "birth_rank": int(who.birth_rank),
+        "domain": domain,
+        "care_date": datetime.now(UTC).date().isoformat(),
+    }
+    return {**body, **changes}
+
+
+def pdf_text(path: Path) -> str:
+    """The text of every page of a PDF, as a reader would extract it."""
+    from pypdf import PdfReader
+
+    return "\n".join(page.extract_text() for page in PdfReader(path).pages)
+
+
+def add_invoices(platform: Platform) -> None:
+    """Rows in every claims table, through the application's paths, for the people of
+    add_insurer's BASE plan (person(2) and person(3)) billed by add_professionals' pharmacist and
+    optician: a pair of glasses (an invoice, its lines, bookings, a renewal use) and a pharmacy
+    invoice cancelled (its bookings written, then deleted)."""
+    today = datetime.now(UTC).date()
+    optics = {"amount": "300.00", "per": "equipment", "renewal_months": 24}
+    guarantees = {"PHAR": {"br_total_pct": 100}, "MED": {"br_total_pct": 100}, "OPTI": optics}
+    version = {**BASE_PLAN, "valid_from": today.isoformat(), "guarantees": guarantees}
+    services.load_plan(platform, AMC, json.dumps(version).encode())
+    with platform.sessions() as session:
+        ids = dict(session.execute(select(Professional.am_number, Professional.id)).all())
+    optician = Biller(ids[OPTICIAN_AM], "optician", OPTICIAN_AM, "test:optician")
+    pharmacist = Biller(ids[PHARMACIST_AM], "pharmacist", PHARMACIST_AM, "test:pharmacist")
+    frame = Line("C", "OPTI", today, 1, 15000, 5, 60, amo_paid=3, item_type="frame")
+    glasses = (frame, replace(frame, item_type="lens"))
+    drugs = (Line("C", "PHAR", today, 1, 1000, 1000, 30),)
+    items = [
+        (optician, Submission(_card(person(3)), glasses, "F-1")),
+        (pharmacist, Submission(_card(person(2)), drugs, "F-2")),
+    ]
+    with transaction(platform.sessions) as session:
+        outcomes = process(session, platform, items, None, Client())
+    cancelled = outcomes[1]
+    assert isinstance(cancelled, InvoiceView)
+    caller = Principal(
+        "test:pharmacist",
+        "professional",
+        uuid.uuid4(),
+        None,
+        pharmacist.professional_id,
+        PHARMACIST_AM,
+        "pharmacist",
+    )
+    cancel_invoice(platform, caller, cancelled.id, Client())
+
+
+def _card(who: Person) -> Card:
+    return Card(AMC, who.member_number, date.fromisoformat(who.birth_date), int(who.birth_rank))
+
+
+# --- Portals: signing in through the pages, as a browser does ------------------------------------
+
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    """The form token of a page (every form of a page carries the same one)."""
+    found = _CSRF.search(html)
+    assert found, "the page has no form token"
+    return found.group(1)
+
+
+def portal_sign_in(client: TestClient, platform: Platform, email: str, secret: str) -> str:
+    """Sign in through /login and /login/code; the client keeps the session cookie. Returns
+    the page the portal sends the person to (their portal's home)."""
+    set_rows(platform, User, totp_last_step=None)  # several sign-ins within one TOTP step
+    token = csrf_of(client.get("/login").text)
+    answer = client.post(
+        "/login",
+        data={"email": email, "password": PASSWORD, "csrf": token},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    token = csrf_of(client.get("/login/code").text)
+    code = totp.code_at(secret, datetime.now(UTC))
+    answer = client.post("/login/code", data={"code": code, "csrf": token}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    return answer.headers["location"]
+
+
+# --- Payments: invoices to pay, insurers' mandates, what the files hold --------------------------
+
+OTHER_CLAIMANTS = [person(n) for n in range(20, 24)]  # OTHER_AMC's members, on its BASE plan
+MANDATE_IBAN = make_french_iban("30002", "00550", "00001578450")
+
+
+def add_payments_world(platform: Platform) -> None:
+    """add_claims_world's insurer, claimants and professionals, and a second insurer
+    (OTHER_AMC, BASE plan) with members of its own."""
+    add_claims_world(platform)
+    add_insurer(platform, OTHER_AMC)
+    import_members(platform, OTHER_AMC, io.BytesIO(member_file(OTHER_CLAIMANTS)), ImportOptions())
+
+
+def professional_ids(platform: Platform) -> dict[str, uuid.UUID]:
+    """Professionals' ids by billing number."""
+    with platform.sessions() as session:
+        return dict(session.execute(select(Professional.am_number, Professional.id)).all())
+
+
+def pay_line(
+    domain: str, billed: int, br: int, amo_rate: int, act: str = "C", day: date | None = None
+) -> Line:
+    """An invoice line in cents, cared for today unless ``day`` says otherwise."""
+    return Line(act, domain, day or datetime.now(UTC).date(), 1, billed, br, amo_rate)
+
+
+def bill(
+    platform: Platform,
+    biller: str,
+    who: Person,
+    lines: list[Line],
+    number: str,
+    amc: str = AMC,
+    now: datetime | None = None,
+) -> InvoiceView:
+    """One invoice by ``BILLERS[biller]``, through the application's path (adjudicated, booked,
+    on the record); ``now``: when it was submitted."""
+    am_number = BILLERS[biller]
+    profession = biller.rstrip("0123456789")
+    payer = Biller(professional_ids(platform)[am_number], profession, am_number, f"test:{biller}")
+    card = Card(amc, who.member_number, date.fromisoformat(who.birth_date), int(who.birth_rank))
+    with transaction(platform.sessions) as session:
+        submission = Submission(card, tuple(lines), number)
+        (outcome,) = process(session, platform, [(payer, submission)], None, Client(), now)
+    assert isinstance(outcome, InvoiceView), outcome
+    return outcome
+
+
+def cancel_bill(platform: Platform, biller: str, invoice_id: uuid.UUID) -> InvoiceView:
+    """Cancel an invoice as its professional would."""
+    am_number = BILLERS[biller]
+    caller = Principal(
+        f"test:{biller}",
+        "professional",
+        uuid.uuid4(),
+        None,
+        professional_ids(platform)[am_number],
+        am_number,
+        biller.rstrip("0123456789"),
+    )
+    return cancel_invoice(platform, caller, invoice_id, Client())
+
+
+def add_mandate(platform: Platform, amc: str = AMC) -> None:
+    """The insurer's direct-debit mandate: its settlements are then collected by debit."""
+    from rempart.payments.statements import set_mandate
+
+    set_mandate(platform, amc, f"MDT-{amc}", date(2025, 1, 2), MANDATE_IBAN, "PSSTFRPPXXX", "test")
+
+
+def sepa_amounts(path: Path) -> dict[str, int]:
+    """A SEPA file's transactions: end-to-end reference -> amount in cents."""
+    import xml.etree.ElementTree as ET
+    from decimal import Decimal
+
+    found: dict[str, int] = {}
+    for node in ET.parse(path).getroot().iter():  # noqa: S314  (our own output)
+        if node.tag.endswith(("}CdtTrfTxInf", "}DrctDbtTxInf")):
+            ref = next(n.text for n in node.iter() if n.tag.endswith("}EndToEndId"))
+            amount = next(n.text for n in node.iter() if n.tag.endswith("}InstdAmt"))
+            assert ref is not None
+            assert amount is not None
+            found[ref] = int(Decimal(amount) * 100)
+    return found
+
+
+def sepa_accounts(path: Path) -> dict[str, str]:
+    """A SEPA file's transactions: end-to-end reference -> the IBAN credited or debited."""
+    import xml.etree.ElementTree as ET
+
+    found: dict[str, str] = {}
+    for node in ET.parse(path).getroot().iter():  # noqa: S314  (our own output)
+        if node.tag.endswith(("}CdtTrfTxInf", "}DrctDbtTxInf")):
+            ref = next(n.text for n in node.iter() if n.tag.endswith("}EndToEndId"))
+            iban = next(n.text for n in node.iter() if n.tag.endswith("}IBAN"))
+            assert ref is not None
+            assert iban is not None
+            found[ref] = iban
+    return found
+
+
+# --- Guard: people far apart, baselines, stale sessions, a clock ---------------------------------
+
+
+def spread_people(count: int, start: int = 1) -> list[Person]:
+    """People whose member numbers are far apart: no two share a block of numbers, so that
+    only an enumeration (not ordinary traffic) looks like one."""
+    return [person(n).but(member_number=f"S{n * 1000:07d}") for n in range(start, start + count)]
+
+
+def account_actor(platform: Platform, email: str) -> str:
+    """The ledger's actor for an account: ``user:<id>``."""
+    from sqlalchemy import select
+
+    from rempart.identity.services import email_index
+
+    with transaction(platform.sessions) as session:
+        found = session.scalar(
+            select(User.id).where(User.email_index == email_index(platform, session, email))
+        )
+    assert found is not None
+    return f"user:{found}"
+
+
+def add_baseline(
+    platform: Platform,
+    owner: str,
+    *,
+    scope: str = "account",
+    days_active: int = 20,
+    daily: int = 40,
+    peak: int = 6,
+    hours: range = range(24),
+    ips: tuple[str, ...] = (),
+    user_agents: tuple[str, ...] = (),
+) -> None:
+    """A learnt baseline, as ``rempart guard baselines`` would write it."""
+    from datetime import timedelta
+
+    from rempart.guard import signals
+    from rempart.guard.detection import GUARD_KEY
+    from rempart.guard.models import GuardBaseline
+
+    with transaction(platform.sessions) as session:
+        secret = platform.keyring.platform_secret(session, GUARD_KEY)
+        session.add(
+            GuardBaseline(
+                scope=scope,
+                owner=owner,
+                through=datetime.now(UTC).date() - timedelta(days=1),
+                days_active=days_active,
+                daily=daily,
+                peak=peak,
+                hours=sum(1 << h for h in hours),
+                networks=" ".join(signals.network_key(secret, ip) for ip in ips),
+                devices=" ".join(signals.device_key(secret, ua) for ua in user_agents),
+                history="{}",
+                computed_at=datetime.now(UTC),
+            )
+        )
+
+
+def age_sessions(platform: Platform, hours: float) -> None:
+    """Make every session's second factor ``hours`` old (a session stolen some time ago)."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from rempart.identity.models import AuthSession
+
+    with transaction(platform.sessions) as session:
+        session.execute(
+            update(AuthSession).values(created_at=datetime.now(UTC) - timedelta(hours=hours))
+        )
+
+
+class SettableClock:
+    """A clock for the guard that a test moves by hand (seconds since the epoch)."""
+
+    def __init__(self, at: datetime) -> None:
+        self.now = at.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from rempart.crypto.fields import FieldCipher
-from rempart.crypto.keyring import PLATFORM_SCOPE, _context
+from rempart.crypto.keyring import PLATFORM_SCOPE, Keyring, _context
 from rempart.crypto.master import FileKeyProvider
 from rempart.crypto.models import DataKey
 from rempart.db import Base, table_of, transaction
@@ -751,3 +752,29 @@ def test_a_process_that_read_a_tenant_before_it_was_shredded_cannot_read_it_afte
         services.find_by_nir(worker, AMC_A, str(PEOPLE_A[0].nir))
     with transaction(worker.sessions) as session, pytest.raises(NotFound):
         worker.keyring.cipher(session, scope_of(worker, AMC_A))
+
+
+def test_a_platform_secret_used_first_by_two_workers_at_once_is_one_secret(
+    platform: Platform,
+) -> None:
+    barrier = threading.Barrier(4)
+    found: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def first_use() -> None:
+        keyring = Keyring(FileKeyProvider(platform.settings.resolved_master_key_file))
+        barrier.wait()
+        try:
+            with transaction(platform.sessions) as session:
+                found.append(keyring.platform_secret(session, "novel"))
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=first_use) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    assert len(found) == 4
+    assert len(set(found)) == 1

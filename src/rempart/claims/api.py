@@ -1,14 +1,27 @@
-"""The calculation endpoint (CLC)."""
+"""The calculation (CLC) and invoice (DRE) endpoints."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request
 
-from rempart.claims import services
-from rempart.claims.engine import Line
-from rempart.claims.schemas import CalculationRequest, CalculationResponse, LineOut
+from rempart.claims import batch, invoices, services
+from rempart.claims.engine import Line, LineResult
+from rempart.claims.schemas import (
+    IDEMPOTENCY_KEY,
+    BatchProblem,
+    BatchReport,
+    BatchResult,
+    CalculationRequest,
+    CalculationResponse,
+    InvoiceBatchRequest,
+    InvoiceRequest,
+    InvoiceResponse,
+    LineOut,
+)
 from rempart.identity.auth import Principal
 from rempart.identity.deps import ClientDep, PlatformDep, allow
 from rempart.rights.services import Card
@@ -43,15 +56,119 @@ def calculate(
         body.prior_agreement,
         client,
     )
-    return CalculationResponse(
-        lines=[
-            LineOut(
-                amc_amount=r.amc_amount,
-                amo_amount=r.amo_amount,
-                reject_codes=list(r.reject_codes),
-                explanation=r.explanation,
-            )
-            for r in result.lines
-        ],
-        total_amc=result.total_amc,
+    return CalculationResponse(lines=_lines(result.lines), total_amc=result.total_amc)
+
+
+@router.post(
+    "/invoices",
+    status_code=201,
+    summary="Roles: professional. Adjudicate and book an invoice (DRE); retries are safe "
+    "under an Idempotency-Key.",
+    responses={401: PROBLEM, 403: PROBLEM, 409: PROBLEM, 422: PROBLEM, 429: PROBLEM, 503: PROBLEM},
+)
+def submit_invoice(
+    body: InvoiceRequest,
+    caller: Professional,
+    platform: PlatformDep,
+    client: ClientDep,
+    request: Request,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY)
+    ] = None,
+) -> InvoiceResponse:
+    view = invoices.submit_invoice(
+        platform,
+        request.app.state.quotas,
+        caller,
+        body.submission(idempotency_key),
+        client,
     )
+    return _invoice(view)
+
+
+@router.post(
+    "/invoices/batch",
+    summary=f"Roles: professional. Up to {invoices.MAX_BATCH} invoices in one call, each "
+    "adjudicated and booked in order; the report counts them and answers each.",
+    responses={401: PROBLEM, 403: PROBLEM, 422: PROBLEM},
+)
+def submit_batch(
+    body: InvoiceBatchRequest,
+    caller: Professional,
+    platform: PlatformDep,
+    client: ClientDep,
+    request: Request,
+) -> BatchReport:
+    submissions = [item.submission(item.idempotency_key) for item in body.invoices]
+    outcomes = invoices.submit_batch(
+        platform, request.app.state.quotas, caller, submissions, client
+    )
+    summary = batch.Summary()
+    results = []
+    for index, outcome in enumerate(outcomes):
+        summary.add(outcome)
+        if isinstance(outcome, batch.Refusal):
+            error = outcome.error
+            problem = BatchProblem(status=error.status, title=error.title, detail=error.detail)
+            results.append(BatchResult(index=index, error=problem))
+        else:
+            results.append(BatchResult(index=index, invoice=_invoice(outcome)))
+    return BatchReport(
+        accepted=summary.accepted,
+        partial=summary.partial,
+        rejected=summary.rejected,
+        replayed=summary.replayed,
+        refused=summary.refused,
+        total_amc=summary.total_amc,
+        reject_codes=summary.reject_codes,
+        results=results,
+    )
+
+
+@router.get(
+    "/invoices/{invoice_id}",
+    summary="Roles: professional. One of your invoices, as it stands.",
+    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM},
+)
+def get_invoice(
+    invoice_id: uuid.UUID,
+    caller: Professional,
+    platform: PlatformDep,
+    client: ClientDep,
+    request: Request,
+) -> InvoiceResponse:
+    view = invoices.get_invoice(platform, request.app.state.recorder, caller, invoice_id, client)
+    return _invoice(view)
+
+
+@router.post(
+    "/invoices/{invoice_id}/cancel",
+    summary="Roles: professional. Cancel one of your unpaid invoices; what it booked is given "
+    "back.",
+    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM},
+)
+def cancel_invoice(
+    invoice_id: uuid.UUID, caller: Professional, platform: PlatformDep, client: ClientDep
+) -> InvoiceResponse:
+    return _invoice(invoices.cancel_invoice(platform, caller, invoice_id, client))
+
+
+def _invoice(view: batch.InvoiceView) -> InvoiceResponse:
+    return InvoiceResponse(
+        id=view.id,
+        status=view.status,
+        lines=_lines(view.lines),
+        total_amc=view.total_amc,
+    )
+
+
+def _lines(results: Sequence[LineResult]) -> list[LineOut]:
+    return [
+        LineOut(
+            amc_amount=r.amc_amount,
+            amo_amount=r.amo_amount,
+            reject_codes=list(r.reject_codes),
+            explanation=r.explanation,
+        )
+        for r in results
+    ]

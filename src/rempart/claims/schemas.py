@@ -1,13 +1,18 @@
-"""Calculation (CLC) requests and answers: amounts are decimal strings in euros ("9.00")."""
+"""Calculation (CLC) and invoice (DRE) requests and answers: amounts are decimal strings in
+euros ("9.00")."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from rempart.claims.batch import Submission
+from rempart.claims.engine import Line
 from rempart.registry.plan_format import format_money, parse_money
+from rempart.rights.services import Card
 
 
 def _cents(value: object) -> int:
@@ -61,3 +66,74 @@ class LineOut(BaseModel):
 class CalculationResponse(BaseModel):
     lines: list[LineOut]
     total_amc: Cents
+
+
+# Invoices (DRE) ---------------------------------------------------------------------------------
+
+InvoiceStatus = Literal["accepted", "partial", "rejected", "cancelled"]
+# Opaque to us, chosen by the software: printable ASCII, no spaces.
+IDEMPOTENCY_KEY = r"^[!-~]{1,100}$"
+
+
+class InvoiceRequest(CalculationRequest):
+    """A calculation's body plus the professional's own invoice number."""
+
+    invoice_number: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,29}$")
+
+    def submission(self, idempotency_key: str | None) -> Submission:
+        return Submission(
+            card=Card(self.amc_number, self.member_number, self.birth_date, self.birth_rank),
+            lines=tuple(Line(**line.model_dump()) for line in self.lines),
+            invoice_number=self.invoice_number,
+            engagement=self.engagement,
+            prior_agreement=self.prior_agreement,
+            idempotency_key=idempotency_key,
+        )
+
+
+class BatchInvoice(InvoiceRequest):
+    idempotency_key: str | None = Field(default=None, pattern=IDEMPOTENCY_KEY)
+
+
+class InvoiceBatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    invoices: list[BatchInvoice] = Field(min_length=1, max_length=500)
+
+
+class IngestLine(BatchInvoice):
+    """One line of an ingestion file: an invoice and the billing number of who bills it."""
+
+    am_number: str = Field(pattern=r"^[0-9]{9}$")
+
+
+class InvoiceResponse(BaseModel):
+    id: uuid.UUID
+    status: InvoiceStatus
+    lines: list[LineOut]
+    total_amc: Cents
+
+
+class BatchProblem(BaseModel):
+    """Why one invoice of a batch was not taken (RFC 9457's status, title and detail)."""
+
+    status: int
+    title: str
+    detail: str
+
+
+class BatchResult(BaseModel):
+    index: int  # the invoice's position in the request, from 0
+    invoice: InvoiceResponse | None = None
+    error: BatchProblem | None = None
+
+
+class BatchReport(BaseModel):
+    accepted: int
+    partial: int
+    rejected: int
+    replayed: int  # retries answered with their first answer (counted once, when first taken)
+    refused: int  # not taken: see each result's error
+    total_amc: Cents
+    reject_codes: dict[str, int]  # invoice lines per reject code
+    results: list[BatchResult]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
+
+from sqlalchemy.orm import Session
 
 from rempart.claims.engine import Adjudication, Beneficiary, Context, Line, adjudicate
 from rempart.db import transaction, utcnow
@@ -13,6 +17,7 @@ from rempart.ledger.events import AccessEvent, Tag
 from rempart.ledger.recorder import Recorder
 from rempart.platform import Platform
 from rempart.registry import lookups
+from rempart.registry.plan_format import Plan
 from rempart.rights.rules import engagement_matches
 from rempart.rights.services import (
     ENGAGEMENT_KEY,
@@ -41,34 +46,19 @@ def calculate(
             raise Forbidden("this professional may not bill")
         found = find_insured(platform, session, quotas, caller, card)
         refusal, insured = found.refusal, found.insured
-        engagement_valid = engagement_invalid = False
-        if engagement and insured is not None:
-            key = platform.keyring.platform_secret(session, ENGAGEMENT_KEY)
-            engagement_valid = all(
-                engagement_matches(
-                    engagement,
-                    key,
-                    insured.beneficiary_id.hex,
-                    caller.professional_id.hex,
-                    line.domain,
-                    line.care_date,
-                )
-                for line in lines
-            )
-            engagement_invalid = not engagement_valid
-        context = Context(
-            # An unknown card is valued as a person without rights: the same answer, to the byte,
-            # as closed rights (no membership oracle); the ledger records which it was.
-            beneficiary=Beneficiary(card.birth_date, insured.periods if insured else ()),
-            profession=profession,
-            plan_for=lambda code, day: (
+        context = valuation_context(
+            platform,
+            session,
+            caller.professional_id,
+            profession,
+            card,
+            insured,
+            lines,
+            engagement,
+            prior_agreement,
+            lambda code, day: (
                 lookups.plan_in_force(session, insured.tenant_id, code, day) if insured else None
             ),
-            engagement_valid=engagement_valid,
-            engagement_invalid=engagement_invalid or bool(engagement and insured is None),
-            # Prior agreements are granted by POST /api/v1/prior-agreements (not yet served):
-            # until then any reference quoted is unknown.
-            prior_agreement_invalid=prior_agreement is not None,
         )
         result = adjudicate(lines, context) if refusal is None else None
     event = AccessEvent(
@@ -89,3 +79,53 @@ def calculate(
         raise refusal
     assert result is not None
     return result
+
+
+def valuation_context(
+    platform: Platform,
+    session: Session,
+    professional_id: uuid.UUID,
+    profession: str,
+    card: Card,
+    insured: lookups.Insured | None,
+    lines: Sequence[Line],
+    engagement: str | None,
+    prior_agreement: str | None,
+    plan_for: Callable[[str, date], Plan | None],
+    beneficiary: Beneficiary | None = None,
+    quoted_on: date | None = None,
+) -> Context:
+    """What the engine needs besides the lines, for a calculation or an invoice.
+
+    ``quoted_on``: the day an invoice quotes the engagement, which must be within
+    ``engagement_days`` of each care date (a calculation commits nothing and does not check).
+    """
+    engagement_valid = engagement_invalid = False
+    if engagement and insured is not None:
+        key = platform.keyring.platform_secret(session, ENGAGEMENT_KEY)
+        days = timedelta(days=platform.settings.engagement_days)
+        engagement_valid = all(
+            engagement_matches(
+                engagement,
+                key,
+                insured.beneficiary_id.hex,
+                professional_id.hex,
+                line.domain,
+                line.care_date,
+            )
+            and (quoted_on is None or quoted_on <= line.care_date + days)
+            for line in lines
+        )
+        engagement_invalid = not engagement_valid
+    return Context(
+        # An unknown card is valued as a person without rights: the same answer, to the byte,
+        # as closed rights (no membership oracle); the ledger records which it was.
+        beneficiary=beneficiary or Beneficiary(card.birth_date, insured.periods if insured else ()),
+        profession=profession,
+        plan_for=plan_for,
+        engagement_valid=engagement_valid,
+        engagement_invalid=engagement_invalid or bool(engagement and insured is None),
+        # Prior agreements are granted by POST /api/v1/prior-agreements (not yet served):
+        # until then any reference quoted is unknown.
+        prior_agreement_invalid=prior_agreement is not None,
+    )

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rempart.crypto.fields import BlindIndexer, FieldCipher
@@ -105,7 +106,11 @@ class Keyring:
             )
             row = session.scalar(query)
             if row is None:
-                self._add(session, PLATFORM_SCOPE, purpose, 1)
+                try:  # two first uses at once: one creates it, the other reads it
+                    with session.begin_nested():
+                        self._add(session, PLATFORM_SCOPE, purpose, 1)
+                except IntegrityError:
+                    pass
                 row = session.scalar(query)
                 assert row is not None
             secret = self.provider.unwrap(

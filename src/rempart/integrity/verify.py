@@ -32,6 +32,7 @@ _YIELD = 5_000
 def protected_tables() -> list[Table]:
     """Every business table: those whose rows carry a MAC."""
     # Imported for their tables: the verification covers every capability's business rows.
+    import rempart.claims.models
     import rempart.guard.models
     import rempart.identity.models
     import rempart.registry.models  # noqa: F401

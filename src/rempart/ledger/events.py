@@ -22,6 +22,7 @@ class Tag(StrEnum):
     PRIOR_AGREEMENT_CREATED = "beneficiary:prior-agreement:create"
     CLAIM_READ = "beneficiary:claim:read"
     CALCULATION = "beneficiary:calculation:read"
+    INVOICE = "beneficiary:invoice:write"
     ACCOUNT_CREATED = "account:create"
     ACCOUNT_REENROLLED = "account:enrolment:reset"
     CLIENT_REGISTERED = "professional:client:register"

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import rempart.claims.models
 import rempart.crypto.models
 import rempart.guard.models
 import rempart.identity.models

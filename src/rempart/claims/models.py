@@ -1,0 +1,156 @@
+"""Tables of claims: invoices (DRE) and their lines, and the counters they book.
+
+An invoice names its beneficiary by id and by the ledger's keyed pseudonym, never by card fields:
+the member number, birth date and rank only travel in the request. Money is integer cents.
+
+The counters are kept apart from the invoices so that other sources can book them too: a prior
+agreement (PEC) reserves a renewal the same way an invoice uses one (``source_kind``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from rempart.db import Base, Protected, UTCDateTime, utcnow
+from rempart.registry.models import new_id
+
+STATUSES = ("accepted", "partial", "rejected", "cancelled")
+SOURCE_KINDS = ("invoice", "prior_agreement")
+_SOURCE_CHECK = "source_kind IN ('invoice', 'prior_agreement')"
+
+
+class Invoice(Protected, Base):
+    """One invoice as adjudicated: ``outcome`` never changes, ``status`` becomes cancelled."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('accepted', 'partial', 'rejected')", name="outcome"),
+        CheckConstraint(
+            "status IN ('accepted', 'partial', 'rejected', 'cancelled')", name="status"
+        ),
+        CheckConstraint("status = outcome OR status = 'cancelled'", name="status_outcome"),
+        CheckConstraint(
+            "(status = 'cancelled' AND cancelled_at IS NOT NULL)"
+            " OR (status <> 'cancelled' AND cancelled_at IS NULL)",
+            name="cancelled",
+        ),
+        CheckConstraint("total_amc >= 0", name="total_amc"),
+        CheckConstraint("(idempotency_key IS NULL) = (request_digest IS NULL)", name="idempotency"),
+        # The duplicate check reads a patient's invoices from one professional.
+        Index("ix_invoices_beneficiary", "beneficiary_id", "professional_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"), index=True)
+    # Null when the card matched no one: the invoice is then answered as closed rights.
+    beneficiary_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("beneficiaries.id"))
+    amc_number: Mapped[str | None] = mapped_column(String(10))  # the insurer, when known
+    pseudonym: Mapped[str | None] = mapped_column(String(32))  # as in the ledger's events
+    invoice_number: Mapped[str] = mapped_column(String(30))
+    # The payment guarantee verified for every line (rights closed later do not matter).
+    guaranteed: Mapped[bool] = mapped_column(Boolean)
+    prior_agreement: Mapped[str | None] = mapped_column(String(40))  # the reference quoted
+    outcome: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10))
+    total_amc: Mapped[int] = mapped_column(BigInteger)
+    # HMACs under a platform secret: of (professional, Idempotency-Key), of the request.
+    idempotency_key: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    request_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    submitted_by: Mapped[str] = mapped_column(String(60))  # the actor, as in the ledger
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # set by payment runs
+
+
+class InvoiceLine(Protected, Base):
+    """A line as billed and as adjudicated; ``accepted``: not refused (a partial line is)."""
+
+    __tablename__ = "invoice_lines"
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "position"),
+        CheckConstraint("quantity >= 1", name="quantity"),
+        CheckConstraint("billed >= 0 AND br >= 0", name="money"),
+        # Rule 1 of DOMAIN.md, kept by the database too: never below 0, never above billed − AMO.
+        CheckConstraint(
+            "amc_amount >= 0 AND amo_amount >= 0 AND amc_amount + amo_amount <= billed",
+            name="rule_1",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id"))
+    position: Mapped[int] = mapped_column(SmallInteger)
+    act_code: Mapped[str] = mapped_column(String(20))
+    domain: Mapped[str] = mapped_column(String(4))
+    care_date: Mapped[date] = mapped_column(Date)
+    quantity: Mapped[int] = mapped_column(Integer)
+    billed: Mapped[int] = mapped_column(BigInteger)
+    br: Mapped[int] = mapped_column(BigInteger)
+    amo_rate: Mapped[int] = mapped_column(SmallInteger)
+    amo_paid: Mapped[int | None] = mapped_column(BigInteger)
+    optam: Mapped[bool | None] = mapped_column(Boolean)
+    basket: Mapped[str | None] = mapped_column(String(20))
+    price_limit: Mapped[int | None] = mapped_column(BigInteger)
+    item_type: Mapped[str | None] = mapped_column(String(30))
+    amc_amount: Mapped[int] = mapped_column(BigInteger)
+    amo_amount: Mapped[int] = mapped_column(BigInteger)
+    reject_codes: Mapped[str] = mapped_column(String(100))  # ";"-separated, "" when none
+    explanation: Mapped[str] = mapped_column(Text)
+    accepted: Mapped[bool] = mapped_column(Boolean)
+
+
+class Booking(Protected, Base):
+    """AMC cents counted against a beneficiary's ceilings, per domain and care date."""
+
+    __tablename__ = "accumulator_bookings"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount"),
+        CheckConstraint(_SOURCE_CHECK, name="source_kind"),
+        Index("ix_accumulator_bookings_beneficiary", "beneficiary_id", "care_date"),
+        Index("ix_accumulator_bookings_source", "source_id", "source_kind"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    beneficiary_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("beneficiaries.id"))
+    domain: Mapped[str] = mapped_column(String(4))
+    care_date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    source_kind: Mapped[str] = mapped_column(String(20))
+    source_id: Mapped[uuid.UUID] = mapped_column()
+    booked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RenewalUse(Protected, Base):
+    """An equipment or item fitted (or reserved by a prior agreement) on a care date."""
+
+    __tablename__ = "renewal_uses"
+    __table_args__ = (
+        CheckConstraint(_SOURCE_CHECK, name="source_kind"),
+        Index("ix_renewal_uses_beneficiary", "beneficiary_id", "renewal_key"),
+        Index("ix_renewal_uses_source", "source_id", "source_kind"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    beneficiary_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("beneficiaries.id"))
+    renewal_key: Mapped[str] = mapped_column(String(40))  # "OPTI", "AUDI:hearing_aid_left"
+    care_date: Mapped[date] = mapped_column(Date)
+    source_kind: Mapped[str] = mapped_column(String(20))
+    source_id: Mapped[uuid.UUID] = mapped_column()
+    booked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
