@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from rempart import __version__
+from rempart import __version__, portal
 from rempart.claims import api as claims_api
 from rempart.errors import Error, IntegrityFailure, RateLimited
 from rempart.fhir import api as fhir_api
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(ledger_api.router(allow))
     app.include_router(incidents_api.router)
     app.include_router(fhir_api.router)
+    portal.install(app)  # the web pages: after the handlers above, which it extends
 
     @app.get("/health", tags=["operations"], summary="Anyone. Liveness.")
     async def health() -> Health:

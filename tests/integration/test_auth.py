@@ -39,6 +39,13 @@ PUBLIC = {
     "/api/v1/auth/mfa/webauthn/options",
     "/api/v1/auth/mfa/webauthn/verify",
     "/api/v1/auth/token",
+    "/api/v1/auth/enrol",
+    # The portals' entrance, sign-in and enrolment pages (tests/integration/test_portal*.py).
+    "/",
+    "/login",
+    "/login/code",
+    "/enrol",
+    "/enrol/finaliser",
 }
 
 

@@ -6,14 +6,16 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, status
+from pydantic import Field
 
-from rempart.identity import auth, webauthn
+from rempart.identity import auth, enrolment, webauthn
 from rempart.identity.deps import ClientDep, PlatformDep, allow
 from rempart.identity.models import ROLES
 from rempart.identity.schemas import (
     LoginRequest,
     LoginResponse,
     SessionView,
+    Strict,
     TokenResponse,
     TotpRequest,
     WebAuthnAssertion,
@@ -35,6 +37,28 @@ PROBLEM = {"description": "Problem details (RFC 9457)", "content": {"application
 def login(body: LoginRequest, platform: PlatformDep, client: ClientDep) -> LoginResponse:
     challenge = auth.login(platform, body.email, body.password, client)
     return LoginResponse(mfa_token=challenge.mfa_token, methods=list(challenge.methods))
+
+
+class EnrolRequest(Strict):
+    enrolment_code: str = Field(max_length=100, description="As `rempart users add` printed it.")
+    password: str = Field(max_length=1024)
+    totp_secret: str = Field(
+        pattern=r"^[A-Z2-7]{32,64}$", description="A base32 secret your app drew (≥ 160 bits)."
+    )
+    totp_code: str = Field(pattern=r"^[0-9]{6}$", description="The secret's code now.")
+
+
+@router.post(
+    "/enrol",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Anyone holding an enrolment code. Set the account's password and TOTP secret.",
+    responses={422: PROBLEM},
+)
+def enrol(body: EnrolRequest, platform: PlatformDep, client: ClientDep) -> None:
+    """The code is spent; sign in afterwards. The portal's /enrol page does the same."""
+    enrolment.complete_enrolment(
+        platform, body.enrolment_code, body.password, body.totp_secret, body.totp_code, client
+    )
 
 
 @router.post(

@@ -25,6 +25,7 @@ class Tag(StrEnum):
     INVOICE = "beneficiary:invoice:write"
     ACCOUNT_CREATED = "account:create"
     ACCOUNT_REENROLLED = "account:enrolment:reset"
+    ACCOUNT_ENROLLED = "account:enrolment:complete"
     CLIENT_REGISTERED = "professional:client:register"
     LOGIN_SUCCESS = "account:login:success"
     LOGIN_FAILURE = "account:login:failure"

@@ -1,0 +1,190 @@
+"""The insurer portal (/amc/): member files, plans, and the access events about its members.
+
+Everything is the caller's own insurer's: the AMC number comes from the session, never from the
+address or the form, so no URL opens another insurer's file or report.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.datastructures import UploadFile
+from starlette.responses import FileResponse, Response
+
+from rempart.db import utcnow
+from rempart.errors import Error, InvalidDocument, NotFound
+from rempart.identity.auth import Principal
+from rempart.identity.deps import ClientDep, PlatformDep
+from rempart.ledger.events import AccessEvent, Tag
+from rempart.platform import Platform
+from rempart.portal import queries
+from rempart.portal.rendering import problem_of, render
+from rempart.portal.security import FormDep, page, text
+from rempart.registry import services
+from rempart.registry.member_file import COLUMNS
+from rempart.registry.member_import import ImportOptions, import_members
+
+router = APIRouter(prefix="/amc", include_in_schema=False)
+Insurer = Annotated[Principal, Depends(page("amc"))]
+EVENTS_PER_PAGE = 50
+REPORTS = {"erreurs": ("errors.csv", "erreurs"), "quarantaine": ("quarantine.csv", "quarantaine")}
+
+
+def _amc(caller: Principal) -> str:
+    assert caller.organisation is not None  # an insurer's account is bound to its tenant
+    return caller.organisation
+
+
+def _folder(platform: Platform, caller: Principal, upload: uuid.UUID) -> Path:
+    """Where an upload's reports are kept: under the caller's own insurer, by a random id."""
+    return platform.settings.home / "imports" / "portal" / _amc(caller) / upload.hex
+
+
+# Member files ------------------------------------------------------------------------------------
+
+
+@router.get("/", summary="Roles: amc. Send a member file.")
+def imports_page(request: Request, caller: Insurer) -> Response:
+    return render(request, "amc_imports.html", {"values": {"mode": "complet"}})
+
+
+@router.post(
+    "/imports",
+    summary="Roles: amc. Import a member file: the report line by line, the quarantine.",
+)
+def import_file(
+    request: Request, caller: Insurer, form: FormDep, platform: PlatformDep
+) -> Response:
+    values = {
+        "mode": "delta" if text(form, "mode", 10) == "delta" else "complet",
+        "partial": text(form, "partiel", 5) == "oui",
+        "effective_date": text(form, "date_effet", 10),
+    }
+    context: dict[str, Any] = {"values": values}
+    upload = form.get("fichier")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        context["errors"] = {"fichier": "Choisissez le fichier CSV des adhérents."}
+        return render(request, "amc_imports.html", context, status=422)
+    effective = None
+    if values["effective_date"]:
+        try:
+            effective = date.fromisoformat(str(values["effective_date"]))
+        except ValueError:
+            context["errors"] = {"date_effet": "Indiquez une date (jj/mm/aaaa), ou rien."}
+            return render(request, "amc_imports.html", context, status=422)
+    upload_id = uuid.uuid4()
+    folder = _folder(platform, caller, upload_id)
+    options = ImportOptions(
+        delta=values["mode"] == "delta",
+        partial=bool(values["partial"]),
+        effective_date=effective,
+        errors_path=folder / "errors.csv",
+        quarantine_path=folder / "quarantine.csv",
+    )
+    try:
+        report = import_members(platform, _amc(caller), upload.file, options)
+    except Error as exc:  # the file as a whole: its header, a mass closure
+        return render(
+            request, "amc_imports.html", context | {"problem": problem_of(exc)}, status=422
+        )
+    context |= {"report": report, "upload_id": upload_id}
+    return render(request, "amc_imports.html", context, status=200 if report.committed else 422)
+
+
+@router.get(
+    "/imports/{upload_id}/{report}.csv",
+    summary="Roles: amc. An import's error report (no values) or its quarantine (the rows).",
+)
+def import_report(
+    request: Request,
+    upload_id: uuid.UUID,
+    report: str,
+    caller: Insurer,
+    platform: PlatformDep,
+    client: ClientDep,
+) -> Response:
+    if report not in REPORTS:
+        raise NotFound("no such report")
+    name, label = REPORTS[report]
+    path = _folder(platform, caller, upload_id) / name
+    if not path.is_file():
+        raise NotFound("no such report")
+    if report == "quarantaine":  # the insurer's own rows, personal data: on the record first
+        request.app.state.recorder.record(
+            AccessEvent(
+                at=utcnow(),
+                tag=Tag.IDENTITY_READ,
+                actor=caller.actor,
+                outcome="quarantine-download",
+                purpose=f"member-file quarantine {upload_id}",
+                organisation=caller.organisation,
+                tenant=caller.organisation,
+                fields=COLUMNS,
+                ip=client.ip,
+                user_agent=client.user_agent,
+            )
+        )
+    return FileResponse(path, media_type="text/csv", filename=f"{label}-{upload_id}.csv")
+
+
+# Plans -------------------------------------------------------------------------------------------
+
+
+def _plans_page(
+    request: Request, caller: Principal, platform: Platform, status: int = 200, **context: Any
+) -> Response:
+    plans = services.list_plans(platform, _amc(caller))
+    return render(request, "amc_plans.html", {"plans": plans, **context}, status=status)
+
+
+@router.get("/garanties", summary="Roles: amc. The insurer's plans and their versions.")
+def plans_page(request: Request, caller: Insurer, platform: PlatformDep) -> Response:
+    return _plans_page(request, caller, platform)
+
+
+@router.post("/garanties", summary="Roles: amc. Load a plan version (JSON).")
+def load_plan(request: Request, caller: Insurer, form: FormDep, platform: PlatformDep) -> Response:
+    upload = form.get("fichier")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        errors = {"fichier": "Choisissez le fichier JSON de la garantie."}
+        return _plans_page(request, caller, platform, 422, errors=errors)
+    raw = upload.file.read(1_000_001)
+    if len(raw) > 1_000_000:
+        errors = {"fichier": "Un fichier de garantie fait au plus 1 Mo."}
+        return _plans_page(request, caller, platform, 422, errors=errors)
+    try:
+        loaded = services.load_plan(platform, _amc(caller), raw)
+    except InvalidDocument as exc:
+        problems = [str(p) for p in exc.problems]
+        return _plans_page(
+            request, caller, platform, 422, problem=problem_of(exc), problems=problems
+        )
+    except Error as exc:
+        return _plans_page(request, caller, platform, exc.status, problem=problem_of(exc))
+    message = (
+        f"Version du {loaded.valid_from:%d/%m/%Y} de la garantie {loaded.code} chargée."
+        if loaded.loaded
+        else f"Cette version de la garantie {loaded.code} était déjà chargée : rien n'a changé."
+    )
+    return _plans_page(request, caller, platform, message=message)
+
+
+# Access events -----------------------------------------------------------------------------------
+
+
+@router.get(
+    "/acces",
+    summary="Roles: amc. Who accessed your members' data: the ledger's events, newest first.",
+)
+def events_page(
+    request: Request,
+    caller: Insurer,
+    platform: PlatformDep,
+    avant: Annotated[int | None, Query(ge=0)] = None,
+) -> Response:
+    found = queries.tenant_events(platform, _amc(caller), avant, EVENTS_PER_PAGE)
+    return render(request, "amc_events.html", {"page": found, "first": avant is None})
