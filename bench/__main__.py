@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from bench import import_members, integrity, invoices, ledger
+from bench import import_members, integrity, invoices, ledger, scoping
 
 rows = int(os.environ.get("REMPART_BENCH_ROWS", "50000"))
 import_members.main(rows, rounds=3, database_url=None)
@@ -14,3 +14,4 @@ if postgres:
 ledger.main(int(os.environ.get("REMPART_BENCH_EVENTS", "100000")))
 integrity.main(rows, rounds=3)
 invoices.main(int(os.environ.get("REMPART_BENCH_INVOICE_LINES", "50000")), database_url=None)
+scoping.main(int(os.environ.get("REMPART_BENCH_SCOPING_EVENTS", "10000000")))

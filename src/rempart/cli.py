@@ -9,7 +9,7 @@ import typer
 from rempart.claims.cli import invoices_cli
 from rempart.cli_support import err, out, reported_errors
 from rempart.identity.cli import clients_cli, users
-from rempart.incidents.cli import guard
+from rempart.incidents.cli import guard, incident
 from rempart.integrity.cli import integrity
 from rempart.ledger.cli import ledger
 from rempart.platform import initialise
@@ -32,6 +32,7 @@ app.add_typer(ledger, name="ledger")
 app.add_typer(users, name="users")
 app.add_typer(clients_cli, name="clients")
 app.add_typer(guard, name="guard")
+app.add_typer(incident, name="incident")
 app.add_typer(integrity, name="integrity")
 app.add_typer(invoices_cli, name="invoices")
 app.command("demo-data")(demo_data)

@@ -40,6 +40,7 @@ class Tag(StrEnum):
     TENANT_SHREDDED = "tenant:data:shred"
     # A transaction wrote business rows: the digests of its integrity-journal blocks.
     ROWS_WRITTEN = "platform:rows:write"
+    NOTIFICATION_PREPARED = "incident:notification:prepare"  # identities read for letters
 
 
 @dataclass(frozen=True, slots=True)
