@@ -271,3 +271,19 @@ def test_forced_reenrolment_erases_credentials_and_gives_a_new_code(
     assert user.enrolment_hash is not None
     assert len(reset) == 1
     assert b"pharma" not in reset[0]
+
+
+def test_reenrolment_from_the_shell_prints_one_code_per_account(
+    world: tuple[TestClient, Platform, dict[str, str]],
+) -> None:
+    client, platform, accounts = world
+    stolen = sign_in(client, platform, "pharma@example.org", accounts["pharma@example.org"])
+    code, output = guard(
+        "reenrol", "--account", "pharma@example.org", "--reason", "phishing", "--json"
+    )
+    assert code == 0, output
+    (item,) = json.loads(output)
+    assert item["account"].startswith("account ")
+    assert len(item["enrolment_code"]) >= 20
+    assert client.get(ME, headers=stolen).status_code == 401
+    assert guard("reenrol", "--account", "nobody@example.org", "--reason", "x")[0] != 0

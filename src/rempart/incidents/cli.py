@@ -109,6 +109,25 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     out.print(table)
 
 
+@guard.command("reenrol")
+def reenrol(
+    accounts: Annotated[
+        list[str], typer.Option("--account", help="An account's e-mail address (repeatable).")
+    ],
+    reason: Annotated[str, typer.Option(help="Why: kept in the record.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Erase accounts' credentials (password, second factors, sessions, software they
+    registered) and print a new one-time enrolment code for each, to hand over out of band."""
+    with platform() as p:
+        done = containment.force_reenrolment(p, accounts, reason, f"cli:{getpass.getuser()}")
+    if as_json:
+        print_json([{"account": r.label, "enrolment_code": r.enrolment_code} for r in done])
+        return
+    for r in done:
+        out.print(f"{r.label}: enrolment code {r.enrolment_code} (valid once)", highlight=False)
+
+
 incident = typer.Typer(
     help="Incident response: the exact people read, per insurer; the notification packs.",
     no_args_is_help=True,
