@@ -64,8 +64,8 @@ def _value(value: Any) -> bytes:
 
 
 @lru_cache(maxsize=64)
-def _header(table: str, columns: tuple[str, ...]) -> tuple[bytes, tuple[bytes, ...]]:
-    names = tuple(_LENGTH.pack(len(n)) + n.encode() for n in columns)
+def _header(table: str, columns: tuple[str, ...]) -> tuple[bytes, tuple[tuple[bytes, str], ...]]:
+    names = tuple((_LENGTH.pack(len(n)) + n.encode(), n) for n in columns)
     return _PREFIX + table.encode() + b"\x1f", names
 
 
@@ -74,11 +74,14 @@ def encode_row(table: str, columns: tuple[str, ...], row: Mapping[str, Any]) -> 
     column is its length-prefixed name and its length-prefixed typed value."""
     prefix, names = _header(table, columns)
     parts, by_type, pack = [prefix], _BY_TYPE, _LENGTH.pack
-    for name, column in zip(names, columns, strict=True):
+    append = parts.append
+    for name, column in names:
         raw = row[column]
         encode = by_type.get(type(raw))
         value = encode(raw) if encode is not None else _value(raw)
-        parts += (name, pack(len(value)), value)
+        append(name)
+        append(pack(len(value)))
+        append(value)
     return b"".join(parts)
 
 
