@@ -624,3 +624,61 @@ class SettableClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+# --- Prior agreements (PEC): DOMAIN.md's sample plan, and a second optician ----------------------
+
+PEC_PLAN: dict[str, Any] = {
+    "code": "ACCORD",
+    "name": "Accord 2025",
+    "responsible": True,
+    "valid_from": "2025-01-01",
+    "valid_to": None,
+    "guarantees": {
+        "MED": {"br_total_pct": 200},
+        "OPTI": {
+            "amount": "300.00",
+            "per": "equipment",
+            "frame_cap": "100.00",
+            "renewal_months": 24,
+            "renewal_months_under_16": 12,
+            "prior_agreement": True,
+        },
+        "AUDI": {
+            "amount": "1460.00",
+            "per": "item",
+            "cap_incl_amo": "1700.00",
+            "renewal_months": 48,
+            "prior_agreement": True,
+        },
+        # Orthodontics under agreement and a yearly ceiling: agreements reserve no amount.
+        "DEOR": {
+            "br_total_pct": 300,
+            "ceiling": {"amount": "600.00", "period": "calendar_year"},
+            "prior_agreement": True,
+        },
+    },
+}
+UNDER_AGREEMENT = [person(n).but(plan_code="ACCORD") for n in range(30, 40)]
+OPTICIAN2_AM = "751000008"
+DENTIST2_AM = "751000009"
+
+
+def add_prior_agreement_world(platform: Platform) -> None:
+    """add_claims_world, DOMAIN.md's sample plan (ACCORD: optics and hearing aids under prior
+    agreement, with renewal periods) and its members UNDER_AGREEMENT, a second optician and a
+    second dentist."""
+    add_claims_world(platform)
+    services.load_plan(platform, AMC, json.dumps(PEC_PLAN).encode())
+    import_members(
+        platform, AMC, io.BytesIO(member_file(UNDER_AGREEMENT)), ImportOptions(delta=True)
+    )
+    iban = make_french_iban("30004", "00001", "12345678901")
+    data = "am_number,rpps,finess,name,profession,optam,iban,bic,networks\n" + "".join(
+        f"{am},{luhn_complete(rpps)},,{name},{profession},false,{iban},BNPAFRPPXXX,\n"
+        for am, rpps, name, profession in (
+            (OPTICIAN2_AM, "1000000098", "Optique Bis", "optician"),
+            (DENTIST2_AM, "1000000099", "Cabinet Bis", "dentist"),
+        )
+    )
+    assert services.import_professionals(platform, io.BytesIO(data.encode())).inserted == 2

@@ -15,7 +15,7 @@ from rempart import __version__, portal
 from rempart.claims import api as claims_api
 from rempart.errors import Error, IntegrityFailure, RateLimited
 from rempart.fhir import api as fhir_api
-from rempart.guard.quotas import quotas_for
+from rempart.guard.detection import guard_for
 from rempart.identity import api as identity_api
 from rempart.identity import clients_api
 from rempart.identity.deps import allow
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.platform = platform or open_platform(settings)
         app.state.recorder = LedgerRecorder(app.state.platform.engine)
-        app.state.quotas = quotas_for(settings)
+        app.state.quotas = guard_for(settings)  # quotas and detection
         yield
         app.state.recorder.close()
         if platform is None:

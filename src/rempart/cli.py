@@ -8,8 +8,11 @@ import typer
 
 from rempart.claims.cli import invoices_cli
 from rempart.cli_support import err, out, reported_errors
+from rempart.guard.cli import alerts as guard_alerts
+from rempart.guard.cli import baselines as guard_baselines
 from rempart.identity.cli import clients_cli, users
 from rempart.incidents.cli import guard, incident
+from rempart.incidents.simulator_cli import simulate_command
 from rempart.integrity.cli import integrity
 from rempart.ledger.cli import ledger
 from rempart.platform import initialise
@@ -36,6 +39,9 @@ app.add_typer(incident, name="incident")
 app.add_typer(integrity, name="integrity")
 app.add_typer(invoices_cli, name="invoices")
 app.command("demo-data")(demo_data)
+app.command("simulate")(simulate_command)
+guard.command("baselines")(guard_baselines)
+guard.command("alerts")(guard_alerts)
 
 
 @app.command()

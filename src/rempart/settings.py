@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rempart.errors import ConfigurationError
@@ -59,6 +59,93 @@ class Settings(BaseSettings):
     quota_account_day: int = Field(default=300, ge=1)
     quota_professional_hour: int = Field(default=200, ge=1)
     quota_professional_day: int = Field(default=1000, ge=1)
+    # Detection (docs/guard.md says why each value). What is normal for an account or a practice
+    # comes from its own last 28 days; a newcomer is judged against its profession's prior until
+    # it has 5 days of history.
+    # Off only for load tests of the bare path (refused in production).
+    guard_detection: bool = True
+    guard_window_days: int = Field(default=28, ge=7, le=90)
+    guard_min_history_days: int = Field(default=5, ge=1, le=28)
+    # The burst: different patients in the last 10 minutes, against 1.5 × the busiest 10
+    # minutes of the window, never below 6; each context signal (new network, new device, odd
+    # hour, crowded network) halves it, down to 3. Beyond twice the untightened allowance the
+    # account is frozen even with a fresh second factor.
+    guard_burst_minutes: int = Field(default=10, ge=1, le=60)
+    guard_burst_factor: float = Field(default=1.5, ge=1.0, le=10.0)
+    guard_burst_floor: int = Field(default=6, ge=1, le=1000)
+    guard_burst_min: int = Field(default=3, ge=1, le=100)
+    guard_burst_freeze_factor: float = Field(default=2.0, ge=1.0, le=10.0)
+    # The day: different patients today (Paris), against twice the busiest day of the window.
+    guard_daily_factor: float = Field(default=2.0, ge=1.0, le=10.0)
+    guard_daily_floor: int = Field(default=10, ge=1, le=10_000)
+    # Misses: unknown cards among today's cards, judged from 10 cards on.
+    guard_miss_min_cards: int = Field(default=10, ge=2, le=1000)
+    guard_miss_ratio_step_up: float = Field(default=0.3, gt=0.0, le=1.0)
+    guard_miss_ratio_freeze: float = Field(default=0.6, gt=0.0, le=1.0)
+    # Neighbours: different member numbers of one block (the number but its last digit) today.
+    guard_neighbourhood_digits: int = Field(default=1, ge=1, le=4)
+    guard_neighbours_step_up: int = Field(default=3, ge=2, le=100)
+    guard_neighbours_freeze: int = Field(default=5, ge=2, le=100)
+    # A network from which more than 10 practices work today is crowded (a campaign's proxy).
+    guard_crowd_professionals: int = Field(default=10, ge=2, le=10_000)
+    # Refusals (step-up, throttle) an account may ignore in an hour before it is frozen.
+    guard_refusals_freeze: int = Field(default=10, ge=1, le=1000)
+    # A second factor given less than this long ago passes a step-up.
+    guard_step_up_minutes: int = Field(default=10, ge=1, le=60)
+    # Beyond this many networks in its window an account roams: "new network" says nothing.
+    guard_max_networks: int = Field(default=50, ge=1, le=10_000)
+    # Rights checks never followed by an invoice (practices that bill through Rempart): from 20
+    # open checks of a day, an alert when half were not billed within 3 days.
+    guard_unbilled_ratio: float = Field(default=0.5, gt=0.0, le=1.0)
+    guard_unbilled_min_checks: int = Field(default=20, ge=1, le=100_000)
+    guard_unbilled_lag_days: int = Field(default=3, ge=0, le=30)
+    # Priors for a practice without history: (different patients on a busy day, in a busy 10
+    # minutes), and the Paris hours the profession works, [start, end).
+    guard_priors: dict[str, tuple[int, int]] = Field(
+        default_factory=lambda: {
+            "pharmacist": (300, 25),
+            "gp": (40, 6),
+            "specialist": (40, 6),
+            "dentist": (25, 5),
+            "optician": (12, 4),
+            "audiologist": (8, 3),
+            "laboratory": (250, 25),
+            "nurse": (40, 6),
+            "physiotherapist": (30, 5),
+            "hospital": (400, 40),
+            "transport": (40, 6),
+        }
+    )
+    guard_hours: dict[str, tuple[int, int]] = Field(
+        default_factory=lambda: {
+            "pharmacist": (8, 21),
+            "gp": (7, 21),
+            "specialist": (8, 20),
+            "dentist": (8, 20),
+            "optician": (9, 20),
+            "audiologist": (9, 19),
+            "laboratory": (6, 20),
+            "nurse": (5, 23),
+            "physiotherapist": (7, 21),
+            "hospital": (0, 24),
+            "transport": (0, 24),
+        }
+    )
+
+    @model_validator(mode="after")
+    def _guard_tables(self) -> Settings:
+        """The detection's tables and pairs of thresholds must make sense together."""
+        for profession, (daily, peak) in self.guard_priors.items():
+            if not 1 <= peak <= daily:
+                raise ValueError(f"guard_priors.{profession}: need 1 <= peak <= daily")
+        for profession, (start, end) in self.guard_hours.items():
+            if not 0 <= start < end <= 24:
+                raise ValueError(f"guard_hours.{profession}: need 0 <= start < end <= 24")
+        if self.guard_neighbours_freeze < self.guard_neighbours_step_up:
+            raise ValueError("guard_neighbours_freeze must be >= guard_neighbours_step_up")
+        if self.guard_miss_ratio_freeze < self.guard_miss_ratio_step_up:
+            raise ValueError("guard_miss_ratio_freeze must be >= guard_miss_ratio_step_up")
+        return self
 
     @property
     def resolved_database_url(self) -> str:
@@ -97,6 +184,10 @@ class Settings(BaseSettings):
             )
         if self.database_url is None:
             raise ConfigurationError("REMPART_DATABASE_URL must be set in production")
+        if not self.guard_detection:
+            raise ConfigurationError(
+                "REMPART_GUARD_DETECTION=false is for load tests: production runs the detection"
+            )
 
 
 @lru_cache(maxsize=1)

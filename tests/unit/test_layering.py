@@ -29,6 +29,7 @@ PURE = [
     "claims/money",
     "ledger/checkpoint",
     "integrity/rowmac",
+    "guard/signals",
 ]
 FRAMEWORKS = (
     "sqlalchemy",

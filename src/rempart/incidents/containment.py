@@ -65,11 +65,11 @@ def freeze(
         view = containment.record_freeze(session, kind, target, label, reason, actor, now)
         if kind == "account":
             assert target is not None
-            _end_access(session, target, now)
+            end_access(session, target, now)
         return view
 
 
-def _end_access(session: Session, user_id: uuid.UUID, now: datetime) -> None:
+def end_access(session: Session, user_id: uuid.UUID, now: datetime) -> None:
     """End the account's sessions and revoke the software it registered: keys planted with a
     stolen session must not outlive a freeze or a re-enrolment."""
     clients = list(
@@ -114,7 +114,7 @@ def force_reenrolment(
             assert user_id is not None
             user = session.get(User, user_id, with_for_update=True)
             assert user is not None
-            _end_access(session, user_id, now)
+            end_access(session, user_id, now)
             for credential in session.scalars(
                 select(WebAuthnCredential).where(WebAuthnCredential.user_id == user_id)
             ):

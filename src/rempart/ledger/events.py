@@ -35,6 +35,7 @@ class Tag(StrEnum):
     CLIENT_REVOKED = "professional:client:revoke"
     FROZEN = "guard:containment:freeze"
     UNFROZEN = "guard:containment:unfreeze"
+    GUARD_ALERT = "guard:alert:raise"  # the detection found something (evidence in guard_alerts)
     BANK_DETAILS_CHANGED = "professional:bank-details:change"
     KEYS_ROTATED = "platform:keys:rotate"
     TENANT_SHREDDED = "tenant:data:shred"

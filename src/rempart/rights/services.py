@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import hmac
+import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from rempart.db import transaction, utcnow
-from rempart.errors import Forbidden, InvalidInput, RateLimited, Unavailable
+from rempart.errors import Error, Forbidden, InvalidInput, RateLimited, Unavailable
 from rempart.guard import containment
+from rempart.guard.detection import (
+    GUARD_ACTOR,
+    GUARD_KEY,
+    AccountFrozen,
+    Guard,
+    StepUpRequired,
+    Verdict,
+    ask_for,
+)
 from rempart.guard.quotas import Quotas
+from rempart.guard.signals import Response
 from rempart.identity.auth import Client, Principal
+from rempart.incidents import containment as incident_containment
 from rempart.ledger.events import AccessEvent, Tag
 from rempart.ledger.recorder import Recorder
 from rempart.platform import Platform
@@ -45,11 +57,25 @@ class CardQuery(Card):
 
 @dataclass(frozen=True)
 class Found:
-    """The outcome of looking a card up: refused by a quota, or the insurer and the insured."""
+    """The outcome of looking a card up: refused (by a quota or the guard's detection), or the
+    insurer and the insured."""
 
-    refusal: RateLimited | None
+    refusal: Error | None
     tenant_known: bool
     insured: lookups.Insured | None
+
+    @property
+    def outcome(self) -> str:
+        """What the ledger says of a refusal: throttled, step-up or frozen."""
+        return refusal_outcome(self.refusal)
+
+
+def refusal_outcome(refusal: Error | None) -> str:
+    if isinstance(refusal, StepUpRequired):
+        return "step-up"
+    if isinstance(refusal, AccountFrozen):
+        return "frozen"
+    return "throttled"
 
 
 @dataclass(frozen=True)
@@ -78,7 +104,7 @@ def check_rights(
         profession = caller.profession
         if profession is None or query.domain not in PROFESSION_DOMAINS[profession]:
             raise Forbidden(f"your profession does not check or bill the domain {query.domain}")
-        found = find_insured(platform, session, quotas, caller, query)
+        found = find_insured(platform, session, quotas, caller, query, client)
         refusal, insured = found.refusal, found.insured
         answer, engagement, valid_until = CLOSED, None, None
         if insured is not None:
@@ -100,13 +126,15 @@ def check_rights(
                 query.care_date,
             )
             valid_until = query.care_date + timedelta(days=platform.settings.engagement_days)
+    now = request_time(quotas)
     if refusal is not None:  # refused, but on the record
-        recorder.record(_event(caller, query, client, "throttled", None, None, ()))
+        recorder.record(_event(now, caller, query, client, found.outcome, None, None, ()))
         raise refusal
     outcome = "open" if answer.open else ("closed" if insured else "unknown")
     fields = ("status", "rate", "engagement") if answer.open else ("status",)
     recorder.record(
         _event(
+            now,
             caller,
             query,
             client,
@@ -130,11 +158,37 @@ def check_care_dates(days: list[date]) -> None:
 
 
 def find_insured(
-    platform: Platform, session: Session, quotas: Quotas, caller: Principal, card: Card
+    platform: Platform,
+    session: Session,
+    quotas: Quotas,
+    caller: Principal,
+    card: Card,
+    client: Client | None = None,
 ) -> Found:
     """The one way a professional's request reaches a beneficiary: the card is counted against
-    the quotas first (hits and misses alike), a frozen insurer is refused, then the look-up."""
-    refusal = admit_card(platform, session, quotas, caller, card)
+    the quotas first (hits and misses alike), then judged by the guard's detection (when
+    ``quotas`` is a ``Guard``: the API's always is), a frozen insurer is refused, then the
+    look-up; a miss is reported to the detection after it."""
+    digest = card_digest(platform, session, card)
+    refusal: Error | None = _admit(quotas, caller, digest)
+    guard = quotas if isinstance(quotas, Guard) else None
+    ask = None
+    if guard is not None and refusal is None:
+        ask = ask_for(
+            platform.keyring.platform_secret(session, GUARD_KEY),
+            actor=caller.actor,
+            organisation=caller.organisation or "",
+            profession=caller.profession,
+            authenticated_at=caller.authenticated_at,
+            card=digest,
+            amc_number=card.amc_number,
+            member_number=card.member_number,
+            ip=client.ip if client else None,
+            user_agent=client.user_agent if client else None,
+            digits=platform.settings.guard_neighbourhood_digits,
+        )
+        verdict = guard.detection.assess(session, ask)
+        refusal = _enforce(platform, session, caller, verdict, guard.now())
     tenant = None if refusal else lookups.active_tenant(session, card.amc_number)
     if tenant is not None and containment.frozen(session, "tenant", tenant.id):
         raise Unavailable("this insurer's data is suspended; try again later")
@@ -145,7 +199,40 @@ def find_insured(
         if tenant
         else None
     )
+    if guard is not None and ask is not None and refusal is None and insured is None:
+        guard.detection.missed(ask)
     return Found(refusal, tenant is not None, insured)
+
+
+def _enforce(
+    platform: Platform, session: Session, caller: Principal, verdict: Verdict, now: datetime
+) -> Error | None:
+    """Carry out the guard's verdict. A freeze stops the account answerable for the caller (a
+    person, or the person who registered the software): frozen on the record, its sessions
+    ended and its software revoked, as an operator's freeze does."""
+    if verdict.response is not Response.FREEZE:
+        return verdict.error
+    kind, _, ident = caller.account.partition(":")
+    if kind != "user":  # no person to freeze: refuse, as a throttle, and leave it to the alert
+        return RateLimited("unusual use by this software: stopped", retry_after=3600)
+    user_id = uuid.UUID(ident)
+    if not containment.frozen(session, "account", user_id):
+        reason = verdict.assessment.reason()
+        containment.record_freeze(
+            session, "account", user_id, f"account {user_id}", reason, GUARD_ACTOR, now
+        )
+        incident_containment.end_access(session, user_id, now)
+    return verdict.error
+
+
+def card_digest(platform: Platform, session: Session, query: Card) -> str:
+    """The card as the quotas and the guard count it: a keyed digest of the rights-check key
+    (Redis holds no card number in clear)."""
+    card = "\x1f".join(
+        (query.amc_number, query.member_number, query.birth_date.isoformat(), str(query.birth_rank))
+    )
+    key = platform.keyring.platform_secret(session, QUOTA_KEY)
+    return hmac.digest(key, card.encode(), "sha256")[:16].hex()
 
 
 def admit_card(
@@ -153,12 +240,11 @@ def admit_card(
 ) -> RateLimited | None:
     """Count the card against the caller's quotas, before anything is looked up (hits and misses
     alike); the refusal, if any, is returned so that the caller records it before raising it."""
+    return _admit(quotas, caller, card_digest(platform, session, query))
+
+
+def _admit(quotas: Quotas, caller: Principal, digest: str) -> RateLimited | None:
     assert caller.professional_id is not None
-    card = "\x1f".join(
-        (query.amc_number, query.member_number, query.birth_date.isoformat(), str(query.birth_rank))
-    )
-    key = platform.keyring.platform_secret(session, QUOTA_KEY)
-    digest = hmac.digest(key, card.encode(), "sha256")[:16].hex()
     try:
         owners = {
             "account": caller.account or caller.actor,
@@ -170,7 +256,13 @@ def admit_card(
     return None
 
 
+def request_time(quotas: Quotas) -> datetime:
+    """The time of a request: the guard's clock (a simulation gives its own), or now."""
+    return quotas.now() if isinstance(quotas, Guard) else utcnow()
+
+
 def _event(
+    at: datetime,
     caller: Principal,
     query: CardQuery,
     client: Client,
@@ -180,7 +272,7 @@ def _event(
     fields: tuple[str, ...],
 ) -> AccessEvent:
     return AccessEvent(
-        at=utcnow(),
+        at=at,
         tag=Tag.RIGHTS_READ,
         actor=caller.actor,
         outcome=outcome,
