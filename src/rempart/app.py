@@ -15,13 +15,15 @@ from rempart import __version__, portal
 from rempart.claims import api as claims_api
 from rempart.errors import Error, IntegrityFailure, RateLimited
 from rempart.fhir import api as fhir_api
-from rempart.guard.detection import guard_for
+from rempart.fhir import payments as fhir_payments
+from rempart.guard.detection import protection_for
 from rempart.identity import api as identity_api
 from rempart.identity import clients_api
 from rempart.identity.deps import allow
 from rempart.incidents import api as incidents_api
 from rempart.ledger import api as ledger_api
 from rempart.ledger.recorder import LedgerRecorder
+from rempart.payments import api as payments_api
 from rempart.platform import Platform, open_platform
 from rempart.rights import api as rights_api
 from rempart.settings import Settings, get_settings
@@ -52,7 +54,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.platform = platform or open_platform(settings)
         app.state.recorder = LedgerRecorder(app.state.platform.engine)
-        app.state.quotas = guard_for(settings)  # quotas and detection
+        app.state.quotas = protection_for(settings)  # quotas and detection
         yield
         app.state.recorder.close()
         if platform is None:
@@ -102,6 +104,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     app.include_router(claims_api.router)
     app.include_router(ledger_api.router(allow))
     app.include_router(incidents_api.router)
+    app.include_router(payments_api.router)
+    app.include_router(fhir_payments.router)  # before fhir_api: its catch-all answers 404
     app.include_router(fhir_api.router)
     portal.install(app)  # the web pages: after the handlers above, which it extends
 

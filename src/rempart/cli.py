@@ -15,6 +15,7 @@ from rempart.incidents.cli import guard, incident
 from rempart.incidents.simulator_cli import simulate_command
 from rempart.integrity.cli import integrity
 from rempart.ledger.cli import ledger
+from rempart.payments.cli import payments
 from rempart.platform import initialise
 from rempart.registry.cli import keys, members, plans, professionals, tenants
 from rempart.registry.demo_cli import demo_data
@@ -38,6 +39,7 @@ app.add_typer(guard, name="guard")
 app.add_typer(incident, name="incident")
 app.add_typer(integrity, name="integrity")
 app.add_typer(invoices_cli, name="invoices")
+app.add_typer(payments, name="payments")
 app.command("demo-data")(demo_data)
 app.command("simulate")(simulate_command)
 guard.command("baselines")(guard_baselines)

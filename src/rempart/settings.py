@@ -12,6 +12,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rempart.errors import ConfigurationError
 
+# Placeholders for the operator's bank account (valid, so that development runs write valid
+# files); a payment run refuses them in production.
+DEFAULT_PAYER_IBAN = "FR7630003000010001234567822"
+DEFAULT_CREDITOR_ID = "FR42ZZZRMP001"
+
 
 class Settings(BaseSettings):
     """The platform's settings; each one is documented in the README."""
@@ -131,6 +136,21 @@ class Settings(BaseSettings):
             "transport": (0, 24),
         }
     )
+    # Payments. The operator's own account, which SEPA transfers debit and direct debits credit,
+    # and its SEPA creditor identifier. The defaults are placeholders that a payment run
+    # refuses in production.
+    payer_name: str = Field(default="Rempart OTP", min_length=1, max_length=70)
+    payer_iban: str = DEFAULT_PAYER_IBAN
+    payer_bic: str = "SOGEFRPPXXX"
+    sepa_creditor_id: str = DEFAULT_CREDITOR_ID
+    payments_dir: Path | None = None  # where runs write their files; REMPART_HOME/payments
+    # A new IBAN is usable this long after its out-of-band confirmation: long enough for the
+    # notices sent to the practice to be read over a weekend and a fraud reported (the
+    # confirmation letter may itself have been intercepted), short enough that a genuine change
+    # delays at most a payment run or two.
+    bank_details_cooling_hours: int = Field(default=72, ge=1, le=24 * 30)
+    # How long the confirmation code sent by letter stays valid (postal delays).
+    bank_details_code_days: int = Field(default=14, ge=1, le=60)
 
     @model_validator(mode="after")
     def _guard_tables(self) -> Settings:
@@ -156,6 +176,10 @@ class Settings(BaseSettings):
     @property
     def resolved_master_key_file(self) -> Path:
         return self.master_key_file or self.home / "master.key"
+
+    @property
+    def resolved_payments_dir(self) -> Path:
+        return self.payments_dir or self.home / "payments"
 
     @property
     def resolved_webauthn_rp_id(self) -> str:

@@ -30,6 +30,8 @@ PURE = [
     "ledger/checkpoint",
     "integrity/rowmac",
     "guard/signals",
+    "payments/rules",
+    "payments/documents",
 ]
 FRAMEWORKS = (
     "sqlalchemy",

@@ -35,6 +35,7 @@ def protected_tables() -> list[Table]:
     import rempart.claims.models
     import rempart.guard.models
     import rempart.identity.models
+    import rempart.payments.models
     import rempart.registry.models  # noqa: F401
 
     return [t for t in Base.metadata.sorted_tables if "row_mac" in t.c]

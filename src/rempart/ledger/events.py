@@ -39,6 +39,13 @@ class Tag(StrEnum):
     BANK_DETAILS_CHANGED = "professional:bank-details:change"
     KEYS_ROTATED = "platform:keys:rotate"
     TENANT_SHREDDED = "tenant:data:shred"
+    BANK_DETAILS_REQUESTED = "professional:bank-details:request"
+    BANK_DETAILS_CODE_REFUSED = "professional:bank-details:code-refused"
+    BANK_DETAILS_CANCELLED = "professional:bank-details:cancel"
+    PAYMENT_RUN_OPENED = "platform:payment-run:open"
+    PAYMENT_RUN_CLOSED = "platform:payment-run:close"
+    PAYMENT_HELD = "professional:payment:hold"
+    DEBIT_MANDATE_SET = "tenant:debit-mandate:set"
     # A transaction wrote business rows: the digests of its integrity-journal blocks.
     ROWS_WRITTEN = "platform:rows:write"
     NOTIFICATION_PREPARED = "incident:notification:prepare"  # identities read for letters

@@ -8,6 +8,7 @@ import rempart.guard.models
 import rempart.identity.models
 import rempart.integrity.models
 import rempart.ledger.models
+import rempart.payments.models
 import rempart.registry.models  # noqa: F401  (registers the tables)
 from rempart.db import Base
 

@@ -1,0 +1,1 @@
+"""Payments: runs, SEPA files, remittances, settlement with the insurers, bank-details changes."""
