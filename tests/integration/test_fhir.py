@@ -298,16 +298,6 @@ def test_the_engagement_of_a_fhir_check_is_quoted_by_a_claim(
     assert reject_codes("E1" + "A" * 24) == ["ENGAGEMENT_INVALID"]
 
 
-@pytest.mark.parametrize("use", ["preauthorization", "claim"])
-def test_prior_agreements_and_invoices_are_not_served_in_fhir_yet(
-    api: tuple[TestClient, Platform], pharmacist: dict[str, str], use: str
-) -> None:
-    client, _ = api
-    claim = fhir_claim(ALICE, [fhir_line("PHAR", TODAY, "10.00", "10.00", 30)], use=use)
-    outcome = problem_of(post(client, CLAIM, claim, pharmacist), 422, "not-supported")
-    assert outcome.issue[0].expression == ["Claim.use"]
-
-
 def test_refusals_are_operation_outcomes(
     api: tuple[TestClient, Platform], pharmacist: dict[str, str]
 ) -> None:
@@ -570,3 +560,173 @@ def test_the_capability_statement_says_what_is_served(
     statement = parsed(client.get("/fhir/r4/metadata", headers=pharmacist), CapabilityStatement)
     served = {r.type: [o.name for o in r.operation] for r in statement.rest[0].resource}
     assert served == {"CoverageEligibilityRequest": ["submit"], "Claim": ["submit"]}
+
+
+# --- Prior agreements (use = preauthorization) and invoices (use = claim) ------------------------
+
+INVOICE_NUMBER = f"{FHIR}/NamingSystem/invoice-number"
+
+
+@pytest.fixture
+def optician(api: tuple[TestClient, Platform]) -> dict[str, str]:
+    client, platform = api
+    secret = add_account(platform, "professional", "optique@example.org", am_number=OPTICIAN_AM)
+    return sign_in(client, platform, "optique@example.org", secret)
+
+
+def fhir_glasses(frame: str = "150.00") -> list[dict[str, Any]]:
+    """DOMAIN.md example 4 as Claim.items: a frame and two lenses (this plan has no frame cap:
+    149.97, 119.97 and 30.06 share the 300.00 per equipment)."""
+    items = []
+    for billed, kind in ((frame, "frame"), ("120.00", "lens"), ("120.00", "lens")):
+        item = fhir_line("OPTI", TODAY, billed, "0.05", 60)
+        item["extension"] += [
+            {
+                "url": f"{FHIR}/StructureDefinition/amo-paid",
+                "valueMoney": {"value": 0.03, "currency": "EUR"},
+            },
+            {"url": f"{FHIR}/StructureDefinition/item-type", "valueCode": kind},
+        ]
+        items.append(item)
+    return items
+
+
+def benefits(answer: Any) -> list[str]:
+    return [f"{item.adjudication[-1].amount.value:.2f}" for item in answer.item]
+
+
+def reasons(answer: Any) -> list[list[str]]:
+    return [
+        [c.code for c in item.adjudication[-1].reason.coding]
+        if item.adjudication[-1].reason
+        else []
+        for item in answer.item
+    ]
+
+
+def invoice_claim(
+    who: Person, items: list[dict[str, Any]], number: str, *refs: str
+) -> dict[str, Any]:
+    claim = fhir_claim(who, items, use="claim")
+    claim["identifier"] = [{"system": INVOICE_NUMBER, "value": number}]
+    if refs:
+        claim["insurance"][0]["preAuthRef"] = list(refs)
+    return claim
+
+
+def test_a_preauthorization_is_a_prior_agreement_that_a_claim_then_uses(
+    api: tuple[TestClient, Platform], optician: dict[str, str]
+) -> None:
+    client, _ = api
+    # Without an agreement, the optics of this plan are refused.
+    refused = parsed(
+        post(client, CLAIM, invoice_claim(ALICE, fhir_glasses(), "F-0"), optician), ClaimResponse
+    )
+    assert reasons(refused) == [["PRIOR_AGREEMENT_REQUIRED"]] * 3
+    response = post(
+        client, CLAIM, fhir_claim(ALICE, fhir_glasses(), use="preauthorization"), optician
+    )
+    assert response.status_code == 200, response.text
+    agreed = parsed(response, ClaimResponse)
+    assert (agreed.use, agreed.outcome) == ("preauthorization", "complete")
+    assert benefits(agreed) == ["149.97", "119.97", "30.06"]
+    reference = agreed.preAuthRef
+    assert reference.startswith("PA")
+    assert not reference.startswith("E1")
+    as_json = client.get(f"/api/v1/prior-agreements/{reference}", headers=optician).json()
+    assert (agreed.preAuthPeriod.start.isoformat(), agreed.preAuthPeriod.end.isoformat()) == (
+        as_json["valid_from"],
+        as_json["valid_until"],
+    )
+    assert [line["amc_amount"] for line in as_json["lines"]] == benefits(agreed)
+    never_personal(response.text, ALICE)
+    # The invoice quotes it (with the engagement of a rights check: one of each at most).
+    check = post(client, ELIGIBILITY, fhir_eligibility(ALICE, "OPTI", TODAY), optician)
+    engagement = parsed(check, CoverageEligibilityResponse).preAuthRef
+    claim = invoice_claim(ALICE, fhir_glasses(), "F-1", engagement, reference)
+    headers = optician | {"Idempotency-Key": "lgo-fhir-1"}
+    first = post(client, CLAIM, claim, headers)
+    assert first.status_code == 200, first.text
+    booked = parsed(first, ClaimResponse)
+    assert (booked.use, booked.disposition) == ("claim", "invoice accepted")
+    assert benefits(booked) == ["149.97", "119.97", "30.06"]
+    (identifier,) = booked.identifier
+    assert identifier.system == f"{FHIR}/NamingSystem/invoice"
+    invoice = client.get(f"/api/v1/invoices/{identifier.value}", headers=optician).json()
+    assert (invoice["status"], invoice["total_amc"]) == ("accepted", "300.00")
+    # A retry under the same key answers the first answer and books nothing; another Claim
+    # under that key is a conflict.
+    assert post(client, CLAIM, claim, headers).content == first.content
+    other = invoice_claim(ALICE, fhir_glasses("151.00"), "F-2", reference)
+    problem_of(post(client, CLAIM, other, headers), 409, "conflict")
+    # Used: quoted again, it covers nothing.
+    again = parsed(post(client, CLAIM, other, optician), ClaimResponse)
+    assert reasons(again)[0] == ["PRIOR_AGREEMENT_INVALID"]
+    assert again.disposition == "invoice rejected"
+    used = client.get(f"/api/v1/prior-agreements/{reference}", headers=optician).json()
+    assert used["status"] == "consumed"
+
+
+def test_a_preauthorization_for_an_unknown_card_reads_as_closed_rights(
+    api: tuple[TestClient, Platform], optician: dict[str, str]
+) -> None:
+    client, _ = api
+    answers = [
+        post(client, CLAIM, fhir_claim(who, fhir_glasses(), use="preauthorization"), optician)
+        for who in (NOBODY, BOB)
+    ]
+    assert answers[0].status_code == 200, answers[0].text
+    assert answers[0].content == answers[1].content
+    refused = parsed(answers[0], ClaimResponse)
+    assert (refused.preAuthRef, refused.preAuthPeriod) == (None, None)
+    assert reasons(refused) == [["RIGHTS_CLOSED"]] * 3
+
+
+@pytest.mark.parametrize(
+    ("use", "change", "where"),
+    [
+        ("claim", lambda c: c.pop("identifier"), "Claim.identifier"),
+        (
+            "claim",
+            lambda c: c["identifier"].append(dict(c["identifier"][0])),
+            "Claim.identifier",
+        ),
+        (
+            "claim",
+            lambda c: c["identifier"][0].update(value="F 1; DROP"),
+            "Claim.identifier[0].value",
+        ),
+        (
+            "preauthorization",
+            lambda c: c["insurance"][0].update(preAuthRef=["PA" + "A" * 24]),
+            "Claim.insurance[0].preAuthRef",
+        ),
+    ],
+)
+def test_claims_and_preauthorizations_outside_the_profile_are_refused(
+    api: tuple[TestClient, Platform],
+    optician: dict[str, str],
+    use: str,
+    change: Any,
+    where: str,
+) -> None:
+    client, _ = api
+    claim = (
+        invoice_claim(ALICE, fhir_glasses(), "F-1")
+        if use == "claim"
+        else fhir_claim(ALICE, fhir_glasses(), use=use)
+    )
+    change(claim)
+    outcome = problem_of(post(client, CLAIM, claim, optician), 422, "invalid")
+    assert where in [e for issue in outcome.issue for e in issue.expression or ()]
+    assert "DROP" not in outcome.model_dump_json()
+
+
+def test_an_invalid_idempotency_key_is_an_operation_outcome(
+    api: tuple[TestClient, Platform], optician: dict[str, str]
+) -> None:
+    client, _ = api
+    claim = invoice_claim(ALICE, fhir_glasses(), "F-1")
+    problem_of(
+        post(client, CLAIM, claim, optician | {"Idempotency-Key": "with space"}), 422, "invalid"
+    )

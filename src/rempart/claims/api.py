@@ -1,4 +1,4 @@
-"""The calculation (CLC) and invoice (DRE) endpoints."""
+"""The calculation (CLC), prior agreement (PEC) and invoice (DRE) endpoints."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from rempart.claims import batch, invoices, services
+from rempart.claims import batch, invoices, prior_agreements, services
 from rempart.claims.engine import Line, LineResult
 from rempart.claims.schemas import (
     IDEMPOTENCY_KEY,
@@ -21,6 +21,9 @@ from rempart.claims.schemas import (
     InvoiceRequest,
     InvoiceResponse,
     LineOut,
+    PriorAgreementPage,
+    PriorAgreementRequest,
+    PriorAgreementResponse,
 )
 from rempart.identity.auth import Principal
 from rempart.identity.deps import ClientDep, PlatformDep, allow
@@ -57,6 +60,74 @@ def calculate(
         client,
     )
     return CalculationResponse(lines=_lines(result.lines), total_amc=result.total_amc)
+
+
+@router.post(
+    "/prior-agreements",
+    status_code=201,
+    summary="Roles: professional. Ask for a prior agreement (PEC) on a quote: 201 with its "
+    "reference when a line is agreed, 200 without one when none is.",
+    responses={
+        200: {"description": "Nothing agreed: no reference, nothing stored"},
+        **dict.fromkeys((401, 403, 422, 429, 503), PROBLEM),
+    },
+)
+def request_prior_agreement(
+    body: PriorAgreementRequest,
+    caller: Professional,
+    platform: PlatformDep,
+    client: ClientDep,
+    request: Request,
+    response: Response,
+) -> PriorAgreementResponse:
+    view = prior_agreements.request_prior_agreement(
+        platform, request.app.state.quotas, caller, body.card(), body.engine_lines(), client
+    )
+    if view.reference is None:
+        response.status_code = 200
+    return _agreement(view)
+
+
+@router.get(
+    "/prior-agreements",
+    summary="Roles: professional. Your prior agreements, newest first, a page at a time.",
+    responses={401: PROBLEM, 403: PROBLEM, 422: PROBLEM},
+)
+def list_prior_agreements(
+    caller: Professional,
+    platform: PlatformDep,
+    client: ClientDep,
+    limit: Annotated[int, Query(ge=1, le=prior_agreements.MAX_PAGE)] = 20,
+    before: Annotated[str | None, Query(max_length=200)] = None,
+) -> PriorAgreementPage:
+    page = prior_agreements.list_prior_agreements(platform, caller, client, limit, before)
+    return PriorAgreementPage(
+        agreements=[_agreement(view) for view in page.agreements], next=page.next
+    )
+
+
+@router.get(
+    "/prior-agreements/{reference}",
+    summary="Roles: professional. One of your prior agreements, as it stands.",
+    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM},
+)
+def get_prior_agreement(
+    reference: str, caller: Professional, platform: PlatformDep, client: ClientDep
+) -> PriorAgreementResponse:
+    return _agreement(prior_agreements.get_prior_agreement(platform, caller, reference, client))
+
+
+@router.post(
+    "/prior-agreements/{reference}/cancel",
+    summary="Roles: professional. Cancel one of your prior agreements; its renewal "
+    "reservations are released.",
+    responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM},
+)
+def cancel_prior_agreement(
+    reference: str, caller: Professional, platform: PlatformDep, client: ClientDep
+) -> PriorAgreementResponse:
+    view = prior_agreements.cancel_prior_agreement(platform, caller, reference, client)
+    return _agreement(view)
 
 
 @router.post(
@@ -157,6 +228,17 @@ def _invoice(view: batch.InvoiceView) -> InvoiceResponse:
     return InvoiceResponse(
         id=view.id,
         status=view.status,
+        lines=_lines(view.lines),
+        total_amc=view.total_amc,
+    )
+
+
+def _agreement(view: prior_agreements.AgreementView) -> PriorAgreementResponse:
+    return PriorAgreementResponse(
+        reference=view.reference,
+        status=view.status,
+        valid_from=view.valid_from,
+        valid_until=view.valid_until,
         lines=_lines(view.lines),
         total_amc=view.total_amc,
     )

@@ -6,13 +6,16 @@ batch:
 1. the idempotency keys are locked and looked up: a key seen before answers its first answer
    again (same body) or a conflict (another body);
 2. each card is counted against the caller's quotas (API only), then looked up;
-3. the beneficiaries are locked (``state.lock``), and their counters and already-accepted lines
-   read once;
+3. the beneficiaries are locked (``state.lock``), and their counters, already-accepted lines and
+   the prior agreements the invoices quote read once;
 4. each invoice is adjudicated in the order given, against counters that include the invoices
    before it in the batch; a line already accepted for the same patient, professional, care
-   date, act and amount is a ``DUPLICATE``;
-5. invoices, lines, counters and one access event per invoice are written together: an invoice is
-   never booked without its record in the ledger, nor recorded without being booked.
+   date, act and amount is a ``DUPLICATE``; the lines a usable prior agreement covers are capped
+   at their agreed amounts, and the invoice that is paid on one of them uses the agreement up
+   (``prior_agreements``: the next invoice quoting it is paid nothing for it);
+5. invoices, lines, counters, the agreements used and one access event per invoice are written
+   together: an invoice is never booked without its record in the ledger, nor recorded without
+   being booked.
 
 Problems that concern one invoice of a batch (a conflict, a quota, a suspended insurer, a care
 date out of range) refuse that invoice only, as a ``Refusal``.
@@ -31,7 +34,7 @@ from typing import Any, TypeAlias
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rempart.claims import state
+from rempart.claims import prior_agreements, state
 from rempart.claims.engine import Beneficiary, Line, LineResult, Reject, adjudicate
 from rempart.claims.models import Invoice, InvoiceLine
 from rempart.claims.services import valuation_context
@@ -47,7 +50,7 @@ from rempart.platform import Platform
 from rempart.registry import lookups
 from rempart.registry.models import Tenant
 from rempart.registry.plan_format import Plan
-from rempart.rights.services import Card, admit_card, check_care_dates
+from rempart.rights.services import PARIS, Card, admit_card, check_care_dates
 
 IDEMPOTENCY_KEY = "idempotent"  # the platform secret of idempotency digests (10 chars max)
 _INVOICES = table_of(Invoice)
@@ -171,6 +174,9 @@ class _Batch:
         self.invoices: list[dict[str, Any]] = []
         self.lines: list[dict[str, Any]] = []
         self.booked: list[state.Booked] = []
+        self.today = now.astimezone(PARIS).date()
+        self.agreements: dict[str, prior_agreements.Agreement] = {}
+        self.consumed: list[tuple[uuid.UUID, uuid.UUID]] = []  # (agreement, invoice)
         self._tenants: dict[str, Tenant | None] = {}
         self._plans: dict[tuple[uuid.UUID, str, date], Plan | None] = {}
         self._suspended: dict[uuid.UUID, bool] = {}
@@ -200,8 +206,12 @@ class _Batch:
         ids = [insured.beneficiary_id for insured in found.values() if insured]
         state.lock(session, [b.bytes for b in ids])
         days = [line.care_date for i in found for line in items[i][1].lines]
-        states = state.load(session, ids, days)
+        states = state.load(session, ids, days, self.today)
         accepted = _accepted_lines(session, items, found, days)
+        # Read under the patients' locks: an agreement is used once, even by invoices at once.
+        self.agreements = prior_agreements.quoted(
+            session, (items[i][1].prior_agreement for i, insured in found.items() if insured)
+        )
         for i, insured in found.items():
             biller, submission = items[i]
             outcomes[i] = self._adjudicate(
@@ -220,6 +230,7 @@ class _Batch:
                     outcomes[i] = earlier
         journal.insert_rows(session, _INVOICES, self.invoices)
         journal.insert_rows(session, _LINES, self.lines)
+        prior_agreements.consume(session, self.consumed, self.now)
         state.book(session, self.booked, self.now)
         append_events(session, self.events)
         return [outcome for outcome in outcomes if outcome is not None]
@@ -323,9 +334,16 @@ class _Batch:
                 for line in lines
             ]
             # Duplicates are set aside before valuing: they consume no cap, no equipment
-            # amount, no renewal. (A prior agreement's line indexes must follow this filter.)
+            # amount, no renewal, no agreed line (the agreement's indexes are those of ``rest``).
             rest = [line for line, dup in zip(lines, duplicate, strict=True) if not dup]
             counters = states[patient] if patient else state.State()
+            agreement = self.agreements.get(submission.prior_agreement or "")
+            agreed = prior_agreements.agreed_amounts(
+                agreement, biller.professional_id, patient, rest, self.today
+            )
+            # The agreement's own reservation is not a second equipment for the invoice that
+            # uses it: valued without it (it is released if the invoice uses the agreement).
+            valued_against = counters.without(agreement.id) if agreed and agreement else counters
             context = valuation_context(
                 self.platform,
                 self.session,
@@ -340,10 +358,11 @@ class _Batch:
                 Beneficiary(
                     submission.card.birth_date,
                     insured.periods if insured else (),
-                    counters.bookings_for(rest),
-                    counters.last_renewal(rest),
+                    valued_against.bookings_for(rest),
+                    valued_against.last_renewal(rest),
                 ),
                 quoted_on=self.now.date(),
+                agreed=agreed,
             )
             guaranteed = context.engagement_valid
             adjudication = adjudicate(rest, context) if rest else None
@@ -354,6 +373,17 @@ class _Batch:
                 else next(valued)
                 for line, dup in zip(lines, duplicate, strict=True)
             )
+            if (
+                adjudication is not None
+                and agreement is not None
+                and agreed
+                and prior_agreements.consumes(agreed, adjudication.lines)
+            ):
+                counters.drop(agreement.id)
+                self.consumed.append((agreement.id, invoice_id))
+                # The next invoices of the batch quoting it find it used.
+                used = replace(agreement, status=prior_agreements.CONSUMED)
+                self.agreements[submission.prior_agreement or ""] = used
             if adjudication is not None and patient is not None:
                 counters.add(adjudication)  # the next invoices of the batch count it
                 self.booked.append(state.Booked(patient, adjudication, state.INVOICE, invoice_id))

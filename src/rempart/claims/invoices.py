@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from rempart.claims import state
+from rempart.claims import prior_agreements, state
 from rempart.claims.batch import (
     Biller,
     InvoiceView,
@@ -76,7 +76,8 @@ def get_invoice(
 def cancel_invoice(
     platform: Platform, caller: Principal, invoice_id: uuid.UUID, client: Client
 ) -> InvoiceView:
-    """Cancel an unpaid invoice: its counters are given back, its lines no longer duplicate."""
+    """Cancel an unpaid invoice: its counters are given back, its lines no longer duplicate, and
+    the prior agreement it used is usable again."""
     now = utcnow()
     with transaction(platform.sessions) as session:
         state.lock(session, ())  # SQLite: the write lock before the first read
@@ -92,6 +93,8 @@ def cancel_invoice(
             raise Conflict("this invoice is paid: it can no longer be cancelled")
         row.status, row.cancelled_at = "cancelled", now
         state.release(session, state.INVOICE, row.id)
+        # The prior agreement it used, if any, is granted again with its reservation.
+        prior_agreements.restore(session, row.id, now)
         view = view_of(session, row, row.status)
         append_events(session, [event_of(Tag.INVOICE, caller, client, row, "cancelled", now)])
     return view

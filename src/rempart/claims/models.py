@@ -1,10 +1,12 @@
-"""Tables of claims: invoices (DRE) and their lines, and the counters they book.
+"""Tables of claims: invoices (DRE) and their lines, prior agreements (PEC) and their lines, and
+the counters they book.
 
 An invoice names its beneficiary by id and by the ledger's keyed pseudonym, never by card fields:
 the member number, birth date and rank only travel in the request. Money is integer cents.
 
 The counters are kept apart from the invoices so that other sources can book them too: a prior
 agreement (PEC) reserves a renewal the same way an invoice uses one (``source_kind``).
+Agreements, like invoices, hold the beneficiary's id and pseudonym and never a card field.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from rempart.db import Base, Protected, UTCDateTime, utcnow
 from rempart.registry.models import new_id
 
 STATUSES = ("accepted", "partial", "rejected", "cancelled")
+AGREEMENT_STATUSES = ("granted", "consumed", "cancelled")
 SOURCE_KINDS = ("invoice", "prior_agreement")
 _SOURCE_CHECK = "source_kind IN ('invoice', 'prior_agreement')"
 
@@ -154,3 +157,86 @@ class RenewalUse(Protected, Base):
     source_kind: Mapped[str] = mapped_column(String(20))
     source_id: Mapped[uuid.UUID] = mapped_column()
     booked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PriorAgreement(Protected, Base):
+    """A prior agreement (PEC) granted to a professional for a beneficiary's quote.
+
+    Only granted agreements are stored (a refused request leaves no row, only its access event).
+    ``status``: ``granted`` until an invoice consumes it or the professional cancels it; expired is
+    not stored, it is ``valid_until`` passed. ``reserved`` is what it reserves in the renewal
+    counters (JSON: renewal key -> care date), kept to restore the reservation when the invoice
+    that consumed it is cancelled.
+    """
+
+    __tablename__ = "prior_agreements"
+    __table_args__ = (
+        CheckConstraint("status IN ('granted', 'consumed', 'cancelled')", name="status"),
+        CheckConstraint(
+            "(status = 'cancelled' AND cancelled_at IS NOT NULL)"
+            " OR (status <> 'cancelled' AND cancelled_at IS NULL)",
+            name="cancelled",
+        ),
+        CheckConstraint(
+            "(status = 'consumed' AND consumed_at IS NOT NULL AND consumed_by IS NOT NULL)"
+            " OR (status <> 'consumed' AND consumed_at IS NULL AND consumed_by IS NULL)",
+            name="consumed",
+        ),
+        CheckConstraint("valid_from <= valid_until", name="validity"),
+        CheckConstraint("total_amc >= 0", name="total_amc"),
+        # A professional's agreements, newest first.
+        Index("ix_prior_agreements_professional", "professional_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    reference: Mapped[str] = mapped_column(String(40), unique=True)  # HMAC-derived, see services
+    professional_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("professionals.id"))
+    beneficiary_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("beneficiaries.id"), index=True)
+    amc_number: Mapped[str] = mapped_column(String(10))
+    pseudonym: Mapped[str] = mapped_column(String(32))  # as in the ledger's events
+    status: Mapped[str] = mapped_column(String(10))
+    total_amc: Mapped[int] = mapped_column(BigInteger)
+    valid_from: Mapped[date] = mapped_column(Date)  # the day it was granted
+    valid_until: Mapped[date] = mapped_column(Date)  # the last day of care it covers
+    reserved: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(60))  # the actor, as in the ledger
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    consumed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("invoices.id"), index=True)
+
+
+class PriorAgreementLine(Protected, Base):
+    """A quoted line as asked and as valued; ``agreed``: not refused (its amount is the cap)."""
+
+    __tablename__ = "prior_agreement_lines"
+    __table_args__ = (
+        UniqueConstraint("agreement_id", "position"),
+        CheckConstraint("quantity >= 1", name="quantity"),
+        CheckConstraint("billed >= 0 AND br >= 0", name="money"),
+        CheckConstraint(
+            "amc_amount >= 0 AND amo_amount >= 0 AND amc_amount + amo_amount <= billed",
+            name="rule_1",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    agreement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prior_agreements.id"))
+    position: Mapped[int] = mapped_column(SmallInteger)
+    act_code: Mapped[str] = mapped_column(String(20))
+    domain: Mapped[str] = mapped_column(String(4))
+    care_date: Mapped[date] = mapped_column(Date)
+    quantity: Mapped[int] = mapped_column(Integer)
+    billed: Mapped[int] = mapped_column(BigInteger)
+    br: Mapped[int] = mapped_column(BigInteger)
+    amo_rate: Mapped[int] = mapped_column(SmallInteger)
+    amo_paid: Mapped[int | None] = mapped_column(BigInteger)
+    optam: Mapped[bool | None] = mapped_column(Boolean)
+    basket: Mapped[str | None] = mapped_column(String(20))
+    price_limit: Mapped[int | None] = mapped_column(BigInteger)
+    item_type: Mapped[str | None] = mapped_column(String(30))
+    amc_amount: Mapped[int] = mapped_column(BigInteger)
+    amo_amount: Mapped[int] = mapped_column(BigInteger)
+    reject_codes: Mapped[str] = mapped_column(String(100))  # ";"-separated, "" when none
+    explanation: Mapped[str] = mapped_column(Text)
+    agreed: Mapped[bool] = mapped_column(Boolean)

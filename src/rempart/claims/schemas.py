@@ -1,5 +1,5 @@
-"""Calculation (CLC) and invoice (DRE) requests and answers: amounts are decimal strings in
-euros ("9.00")."""
+"""Calculation (CLC), prior agreement (PEC) and invoice (DRE) requests and answers: amounts are
+decimal strings in euros ("9.00")."""
 
 from __future__ import annotations
 
@@ -137,3 +137,42 @@ class BatchReport(BaseModel):
     total_amc: Cents
     reject_codes: dict[str, int]  # invoice lines per reject code
     results: list[BatchResult]
+
+
+# Prior agreements (PEC) ------------------------------------------------------------------------
+
+AgreementStatus = Literal["granted", "rejected", "consumed", "cancelled", "expired"]
+
+
+class PriorAgreementRequest(BaseModel):
+    """A quote: the card and the lines of the care to come (no engagement, no reference)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amc_number: str = Field(pattern=r"^[A-Za-z0-9]{1,10}$")
+    member_number: str = Field(pattern=r"^[A-Za-z0-9]{1,20}$")
+    birth_date: date
+    birth_rank: int = Field(ge=1, le=9)
+    lines: list[LineIn] = Field(min_length=1, max_length=99)
+
+    def card(self) -> Card:
+        return Card(self.amc_number, self.member_number, self.birth_date, self.birth_rank)
+
+    def engine_lines(self) -> list[Line]:
+        return [Line(**line.model_dump()) for line in self.lines]
+
+
+class PriorAgreementResponse(BaseModel):
+    """``reference`` and the validity are null when nothing was agreed (``rejected``)."""
+
+    reference: str | None
+    status: AgreementStatus
+    valid_from: date | None
+    valid_until: date | None
+    lines: list[LineOut]
+    total_amc: Cents
+
+
+class PriorAgreementPage(BaseModel):
+    agreements: list[PriorAgreementResponse]
+    next: str | None  # give it as ``before`` for the next page; null on the last one

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 
 from sqlalchemy.orm import Session
 
+from rempart.claims import prior_agreements
 from rempart.claims.engine import Adjudication, Beneficiary, Context, Line, adjudicate
 from rempart.db import transaction, utcnow
 from rempart.errors import Forbidden
@@ -21,6 +22,7 @@ from rempart.registry.plan_format import Plan
 from rempart.rights.rules import engagement_matches
 from rempart.rights.services import (
     ENGAGEMENT_KEY,
+    PARIS,
     Card,
     check_care_dates,
     find_insured,
@@ -46,6 +48,16 @@ def calculate(
             raise Forbidden("this professional may not bill")
         found = find_insured(platform, session, quotas, caller, card)
         refusal, insured = found.refusal, found.insured
+        # A valid agreement caps the lines it covers; a calculation consumes nothing.
+        agreed = None
+        if prior_agreement is not None and insured is not None and refusal is None:
+            agreed = prior_agreements.agreed_amounts(
+                prior_agreements.quoted(session, [prior_agreement]).get(prior_agreement),
+                caller.professional_id,
+                insured.beneficiary_id,
+                lines,
+                utcnow().astimezone(PARIS).date(),
+            )
         context = valuation_context(
             platform,
             session,
@@ -59,6 +71,7 @@ def calculate(
             lambda code, day: (
                 lookups.plan_in_force(session, insured.tenant_id, code, day) if insured else None
             ),
+            agreed=agreed,
         )
         result = adjudicate(lines, context) if refusal is None else None
     event = AccessEvent(
@@ -94,11 +107,14 @@ def valuation_context(
     plan_for: Callable[[str, date], Plan | None],
     beneficiary: Beneficiary | None = None,
     quoted_on: date | None = None,
+    agreed: Mapping[int, int] | None = None,
 ) -> Context:
     """What the engine needs besides the lines, for a calculation or an invoice.
 
     ``quoted_on``: the day an invoice quotes the engagement, which must be within
     ``engagement_days`` of each care date (a calculation commits nothing and does not check).
+    ``agreed``: when ``prior_agreement`` names a usable agreement, the agreed cents of the lines
+    it covers (``prior_agreements.agreed_amounts``), indexed as the lines the engine values.
     """
     engagement_valid = engagement_invalid = False
     if engagement and insured is not None:
@@ -125,7 +141,9 @@ def valuation_context(
         plan_for=plan_for,
         engagement_valid=engagement_valid,
         engagement_invalid=engagement_invalid or bool(engagement and insured is None),
-        # Prior agreements are granted by POST /api/v1/prior-agreements (not yet served):
-        # until then any reference quoted is unknown.
+        prior_agreement=agreed,
+        # A line of a domain that needs an agreement and that the quoted one does not cover
+        # (unknown, expired, cancelled, used, someone else's, or not this care) is refused
+        # PRIOR_AGREEMENT_INVALID; the lines it covers carry their agreed amount instead.
         prior_agreement_invalid=prior_agreement is not None,
     )

@@ -9,7 +9,11 @@ write lock, taken before the first read (a transaction that read first and wrote
 act on counters another writer has changed since).
 
 Rows name their source (``source_kind``, ``source_id``): an invoice books amounts and uses
-renewals; a prior agreement (PEC) reserves a renewal the same way, and releases it the same way.
+renewals; a prior agreement (PEC) reserves renewals the same way (never amounts: see
+docs/prior-agreements.md), and releases them the same way. A reservation counts while its
+agreement may still be used: ``load`` leaves out those of agreements expired by ``today``. The
+invoice that consumes an agreement takes its place: the state it is valued against leaves the
+agreement's reservation out (``State.without``), and its own renewal use replaces it.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from rempart.claims.engine import Adjudication, Bookings, Line, add_months
-from rempart.claims.models import Booking, RenewalUse
+from rempart.claims.models import Booking, PriorAgreement, RenewalUse
 from rempart.db import table_of
 from rempart.integrity import journal
 
@@ -36,6 +40,7 @@ WINDOW_MONTHS = 12
 
 _BOOKINGS = table_of(Booking)
 _RENEWALS = table_of(RenewalUse)
+_AGREEMENTS = table_of(PriorAgreement)
 _ADVISORY = text(
     # In the order given (sorted by the caller): two transactions never wait on each other.
     "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(:keys) WITH ORDINALITY AS t(k, n)"
@@ -48,6 +53,29 @@ class State:
 
     bookings: dict[str, list[tuple[date, int]]] = field(default_factory=dict)
     renewals: dict[str, list[date]] = field(default_factory=dict)
+    # Per prior agreement, the (renewal key, care date) it reserves (counted in ``renewals`` too).
+    reserved: dict[uuid.UUID, list[tuple[str, date]]] = field(default_factory=dict)
+
+    def without(self, agreement_id: uuid.UUID) -> State:
+        """This state without an agreement's reservations: what the invoice that consumes the
+        agreement is valued against (its renewal is not a second equipment)."""
+        held = self.reserved.get(agreement_id)
+        if not held:
+            return self
+        renewals = {key: list(days) for key, days in self.renewals.items()}
+        _remove(renewals, held)
+        reserved = {k: v for k, v in self.reserved.items() if k != agreement_id}
+        return State(self.bookings, renewals, reserved)
+
+    def drop(self, agreement_id: uuid.UUID) -> None:
+        """Forget an agreement's reservations (consumed: the invoice's renewal replaces them)."""
+        _remove(self.renewals, self.reserved.pop(agreement_id, []))
+
+    def reserve(self, agreement_id: uuid.UUID, renewals: dict[str, date]) -> None:
+        """Count an agreement's reservations (the next requests of a transaction see them)."""
+        for key, day in renewals.items():
+            self.renewals.setdefault(key, []).append(day)
+            self.reserved.setdefault(agreement_id, []).append((key, day))
 
     def bookings_for(self, lines: Sequence[Line]) -> Bookings:
         """The bookings of the domains the lines bill (the engine reads no other)."""
@@ -78,6 +106,13 @@ class State:
             self.renewals.setdefault(key, []).append(day)
 
 
+def _remove(renewals: dict[str, list[date]], held: Iterable[tuple[str, date]]) -> None:
+    for key, day in held:
+        renewals[key].remove(day)
+        if not renewals[key]:
+            del renewals[key]
+
+
 def lock(session: Session, names: Iterable[bytes]) -> None:
     """Serialise the transactions that touch these names (beneficiary ids, idempotency keys)
     until this one ends."""
@@ -100,9 +135,16 @@ def _write_lock(session: Session) -> None:
 
 
 def load(
-    session: Session, beneficiaries: Iterable[uuid.UUID], days: Iterable[date]
+    session: Session,
+    beneficiaries: Iterable[uuid.UUID],
+    days: Iterable[date],
+    today: date | None = None,
 ) -> dict[uuid.UUID, State]:
-    """The state of each beneficiary (locked by the caller) for lines on these care dates."""
+    """The state of each beneficiary (locked by the caller) for lines on these care dates.
+
+    ``today``: prior agreements whose validity ended before it reserve nothing any more (without
+    it, every reservation still stored counts).
+    """
     ids = sorted(set(beneficiaries))
     states = {b: State() for b in ids}
     dates = list(days)
@@ -125,11 +167,29 @@ def load(
             states[beneficiary].bookings.setdefault(domain, []).append((day, amount))
         used = session.execute(
             select(
-                _RENEWALS.c.beneficiary_id, _RENEWALS.c.renewal_key, _RENEWALS.c.care_date
-            ).where(_RENEWALS.c.beneficiary_id.in_(chunk))
+                _RENEWALS.c.beneficiary_id,
+                _RENEWALS.c.renewal_key,
+                _RENEWALS.c.care_date,
+                _RENEWALS.c.source_kind,
+                _RENEWALS.c.source_id,
+                _AGREEMENTS.c.valid_until,
+            )
+            .outerjoin(
+                _AGREEMENTS,
+                and_(
+                    _RENEWALS.c.source_kind == PRIOR_AGREEMENT,
+                    _AGREEMENTS.c.id == _RENEWALS.c.source_id,
+                ),
+            )
+            .where(_RENEWALS.c.beneficiary_id.in_(chunk))
         )
-        for beneficiary, key, day in used:
-            states[beneficiary].renewals.setdefault(key, []).append(day)
+        for beneficiary, key, day, kind, source, valid_until in used:
+            found = states[beneficiary]
+            if kind == PRIOR_AGREEMENT:
+                if today is not None and (valid_until is None or valid_until < today):
+                    continue  # expired: it can no longer be used, so it holds nothing
+                found.reserved.setdefault(source, []).append((key, day))
+            found.renewals.setdefault(key, []).append(day)
     return states
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.claim import Claim
 from fhir.resources.R4B.coverageeligibilityrequest import CoverageEligibilityRequest
@@ -16,12 +16,11 @@ from pydantic import ValidationError
 
 from rempart import __version__
 from rempart.errors import NotFound, Problem
-from rempart.fhir import calculation, claim, eligibility, profile
+from rempart.fhir import calculation, claim, eligibility, invoice, preauthorization, profile
 from rempart.fhir.outcome import (
     FHIR_JSON,
     FhirRoute,
     Malformed,
-    NotSupported,
     UnsupportedMediaType,
     fhir_response,
     located,
@@ -40,9 +39,9 @@ Anyone = Annotated[Principal, Depends(allow(*ROLES))]
 MEDIA_TYPES = (FHIR_JSON, "application/json")
 CLAIM_SUBMIT = "http://hl7.org/fhir/OperationDefinition/Claim-submit"
 ELIGIBILITY_SUBMIT = f"{profile.BASE}/OperationDefinition/CoverageEligibilityRequest-submit"
-NOT_YET = {"preauthorization": "prior agreements", "claim": "invoices"}
 OUTCOME = {"description": "OperationOutcome", "content": {FHIR_JSON: {}}}
 ERRORS: dict[int | str, dict[str, Any]] = dict.fromkeys((400, 401, 403, 415, 422, 429), OUTCOME)
+CLAIM_ERRORS = ERRORS | dict.fromkeys((409, 503), OUTCOME)
 Model = TypeVar("Model", bound=FHIRAbstractModel)
 
 
@@ -108,25 +107,34 @@ def submit_eligibility(
 
 @router.post(
     "/Claim/$submit",
-    summary="Roles: professional. A Claim: use = predetermination is a calculation (CLC).",
+    summary="Roles: professional. A Claim: use = predetermination is a calculation (CLC), "
+    "preauthorization a prior agreement (PEC), claim an invoice (DRE; retries are safe under an "
+    "Idempotency-Key).",
     response_class=FhirResponse,
-    responses=ERRORS,
+    responses=CLAIM_ERRORS,
     openapi_extra=_takes("Claim"),
 )
 def submit_claim(
-    caller: Professional, platform: PlatformDep, client: ClientDep, body: Body, request: Request
+    caller: Professional,
+    platform: PlatformDep,
+    client: ClientDep,
+    body: Body,
+    request: Request,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
-    """A ClaimResponse with each line's adjudication; nothing is booked for a predetermination."""
+    """A ClaimResponse with each line's adjudication: nothing is booked for a predetermination,
+    an agreement is granted for a preauthorization, an invoice is booked for a claim."""
     resource = parse(Claim, request, body)
-    if resource.use in NOT_YET:
-        raise NotSupported(
-            f"{NOT_YET[resource.use]} are not served in FHIR yet: use /api/v1", field="Claim.use"
-        )
     read = claim.read_claim(resource)
+    quotas = request.app.state.quotas
     with located({"care_date": f"{claim.KIND}.item.servicedDate"}):
-        answer = calculation.calculate(
-            platform, request.app.state.recorder, request.app.state.quotas, caller, read, client
-        )
+        if read.use == "preauthorization":
+            answer = preauthorization.request(platform, quotas, caller, read, client)
+        elif read.use == "claim":
+            answer = invoice.submit(platform, quotas, caller, read, client, idempotency_key)
+        else:
+            recorder = request.app.state.recorder
+            answer = calculation.calculate(platform, recorder, quotas, caller, read, client)
     return fhir_response(answer)
 
 

@@ -1,23 +1,24 @@
 """Claims in FHIR, for every ``use``: a Claim's card, references and lines read into the fields of
 the JSON API's schemas, and an adjudication written as a ClaimResponse.
 
-Calculations (``use = predetermination``) use it now; prior agreements (``preauthorization``) and
-invoices (``claim``) plug in the same way: ``read_claim`` gives fields shaped like
-``claims.schemas.CalculationRequest`` (card, ``engagement``, ``prior_agreement``, ``lines``) and
-the FHIRPath of each, to validate with their own schema through ``profile.validated``;
-``claim_response`` writes any ``claims.engine.Adjudication``.
+Calculations (``use = predetermination``), prior agreements (``preauthorization``) and invoices
+(``claim``) share it: ``read_claim`` gives fields shaped like
+``claims.schemas.CalculationRequest`` (card, ``engagement``, ``prior_agreement``, ``lines``, and
+for an invoice its ``invoice_number``) and the FHIRPath of each, to validate with each use's own
+schema through ``profile.validated``; ``claim_response`` writes any adjudication: a calculation's,
+an agreement's or an invoice's lines and total.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from fhir.resources.R4B.claim import Claim
 from fhir.resources.R4B.claimresponse import ClaimResponse
 
-from rempart.claims.engine import Adjudication, Line
+from rempart.claims.engine import Line, LineResult
 from rempart.errors import InvalidDocument, Problem
 from rempart.fhir import profile
 from rempart.registry.plan_format import format_money
@@ -32,6 +33,8 @@ REMPART_ADJUDICATION_SYSTEM = f"{profile.BASE}/CodeSystem/adjudication"
 ACT_SYSTEM = f"{profile.BASE}/CodeSystem/act-code"
 BASKET_SYSTEM = f"{profile.BASE}/CodeSystem/basket"
 REJECT_SYSTEM = f"{profile.BASE}/CodeSystem/reject-code"
+# The professional's own invoice number (``use = claim``), in Claim.identifier.
+INVOICE_NUMBER_SYSTEM = f"{profile.BASE}/NamingSystem/invoice-number"
 
 # Line fields carried by extensions on Claim.item: (extension name, value[x] element, field).
 LINE_EXTENSIONS = (
@@ -87,6 +90,8 @@ def read_claim(claim: Claim) -> ClaimInput:
         sequences.append(item.sequence or 0)
     if 0 in sequences or len(set(sequences)) != len(sequences):
         problems.append(Problem(f"{KIND}.item.sequence", "must be given, and unique"))
+    if claim.use == "claim":
+        fields |= _invoice_number(claim.identifier or [], paths, problems)
     if problems:
         raise InvalidDocument(profile.INVALID, problems)
     paths |= dict.fromkeys(references, f"{KIND}.insurance[0].preAuthRef")
@@ -176,10 +181,39 @@ def _references(quoted: list[Any], problems: list[Problem]) -> dict[str, str]:
     return found
 
 
+def _invoice_number(
+    identifiers: Sequence[Any], paths: dict[str, str], problems: list[Problem]
+) -> dict[str, Any]:
+    """An invoice's number: the one ``Claim.identifier`` of our invoice-number system (its
+    format is the invoice schema's to check)."""
+    found = [
+        (index, identifier.value)
+        for index, identifier in enumerate(identifiers)
+        if identifier.system == INVOICE_NUMBER_SYSTEM
+    ]
+    if len(found) != 1:
+        reason = f"must hold exactly one identifier of {INVOICE_NUMBER_SYSTEM}: your invoice number"
+        problems.append(Problem(f"{KIND}.identifier", reason))
+        return {}
+    index, value = found[0]
+    paths["invoice_number"] = f"{KIND}.identifier[{index}].value"
+    return {"invoice_number": value}
+
+
+class Adjudicated(Protocol):
+    """What ``claim_response`` writes: an engine's ``Adjudication``, an agreement, an invoice."""
+
+    @property
+    def lines(self) -> Sequence[LineResult]: ...
+
+    @property
+    def total_amc(self) -> int: ...
+
+
 def claim_response(
     claim: ClaimInput,
     lines: Sequence[Line],
-    result: Adjudication,
+    result: Adjudicated,
     disposition: str,
     **elements: Any,
 ) -> ClaimResponse:

@@ -20,6 +20,8 @@ class Tag(StrEnum):
     RIGHTS_READ = "beneficiary:rights:read"
     IDENTITY_READ = "beneficiary:identity:read"
     PRIOR_AGREEMENT_CREATED = "beneficiary:prior-agreement:create"
+    PRIOR_AGREEMENT_CANCELLED = "beneficiary:prior-agreement:cancel"
+    PRIOR_AGREEMENT_READ = "beneficiary:prior-agreement:read"
     CLAIM_READ = "beneficiary:claim:read"
     CALCULATION = "beneficiary:calculation:read"
     INVOICE = "beneficiary:invoice:write"
@@ -37,8 +39,6 @@ class Tag(StrEnum):
     UNFROZEN = "guard:containment:unfreeze"
     GUARD_ALERT = "guard:alert:raise"  # the detection found something (evidence in guard_alerts)
     BANK_DETAILS_CHANGED = "professional:bank-details:change"
-    KEYS_ROTATED = "platform:keys:rotate"
-    TENANT_SHREDDED = "tenant:data:shred"
     BANK_DETAILS_REQUESTED = "professional:bank-details:request"
     BANK_DETAILS_CODE_REFUSED = "professional:bank-details:code-refused"
     BANK_DETAILS_CANCELLED = "professional:bank-details:cancel"
@@ -46,6 +46,8 @@ class Tag(StrEnum):
     PAYMENT_RUN_CLOSED = "platform:payment-run:close"
     PAYMENT_HELD = "professional:payment:hold"
     DEBIT_MANDATE_SET = "tenant:debit-mandate:set"
+    KEYS_ROTATED = "platform:keys:rotate"
+    TENANT_SHREDDED = "tenant:data:shred"
     # A transaction wrote business rows: the digests of its integrity-journal blocks.
     ROWS_WRITTEN = "platform:rows:write"
     NOTIFICATION_PREPARED = "incident:notification:prepare"  # identities read for letters
