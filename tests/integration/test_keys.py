@@ -28,11 +28,14 @@ from rempart.crypto.models import DataKey
 from rempart.db import Base, table_of, transaction
 from rempart.errors import Conflict, NotFound, VerificationError
 from rempart.identifiers import luhn_complete, make_french_iban, make_nir
+from rempart.identity.models import User
+from rempart.identity.services import add_user
 from rempart.platform import Platform, open_platform
 from rempart.registry import services
 from rempart.registry.member_import import ImportOptions, import_members
 from rempart.registry.models import Beneficiary, Member, Professional, Tenant
 from rempart.settings import Settings
+from tests.support import PASSWORD
 
 AMC_A, AMC_B = "75000001", "13000002"
 PLAN = json.dumps(
@@ -778,3 +781,29 @@ def test_a_platform_secret_used_first_by_two_workers_at_once_is_one_secret(
     assert errors == []
     assert len(found) == 4
     assert len(set(found)) == 1
+
+
+def test_a_platform_data_rotation_reseals_the_accounts_too(platform: Platform) -> None:
+    """An account's address and TOTP secret are sealed under the platform's key: after a
+    rotation, once the previous key is gone, the person still signs in."""
+    secret = add_user(
+        platform,
+        "operator",
+        "ops@rempart.example",
+        actor="test",
+        password=PASSWORD,
+        enrol_totp=True,
+    ).totp_uri
+    assert secret is not None
+    assert services.rotate_data_key(platform, None) == 1  # the one account
+    with transaction(platform.sessions) as session:
+        (user,) = session.scalars(select(User)).all()
+        assert user.key_version == 2
+        assert user.totp_secret_enc is not None
+        assert FieldCipher.key_version(user.email_enc) == 2
+        assert FieldCipher.key_version(user.totp_secret_enc) == 2
+        assert [r.version for r in key_rows(session, PLATFORM_SCOPE) if r.purpose == "data"] == [2]
+        cipher = platform.keyring.cipher(session, PLATFORM_SCOPE)
+        assert cipher.open("users", "email", user.id.hex, user.email_enc) == "ops@rempart.example"
+        opened = cipher.open("users", "totp_secret", user.id.hex, user.totp_secret_enc)
+    assert opened in secret

@@ -23,11 +23,26 @@ TENANT_SEALED: tuple[tuple[Any, tuple[str, ...]], ...] = (
     (Member, ("member_number_enc",)),
     (Beneficiary, ("identity_enc",)),
 )
-PLATFORM_SEALED: tuple[tuple[Any, tuple[str, ...]], ...] = ((Professional, ("iban_enc",)),)
+
+
+def platform_sealed() -> tuple[tuple[Any, tuple[str, ...]], ...]:
+    """Every column sealed under the platform's key, whichever capability owns it: a rotation
+    that left one behind would make it unreadable once the previous key is dropped (accounts'
+    addresses and TOTP secrets, bank-details changes and the letters that confirm them)."""
+    # Imported here: the registry sits below the capabilities whose tables it re-seals.
+    from rempart.identity.models import User
+    from rempart.payments.models import BankChange, OutgoingMessage
+
+    return (
+        (Professional, ("iban_enc",)),
+        (User, ("email_enc", "totp_secret_enc")),
+        (BankChange, ("iban_enc",)),
+        (OutgoingMessage, ("body_enc",)),
+    )
 
 
 def sealed_tables(scope: str) -> tuple[tuple[Any, tuple[str, ...]], ...]:
-    return PLATFORM_SEALED if scope == PLATFORM_SCOPE else TENANT_SEALED
+    return platform_sealed() if scope == PLATFORM_SCOPE else TENANT_SEALED
 
 
 def _stale(model: Any, owner: uuid.UUID | None, version: int) -> Any:
