@@ -23,22 +23,15 @@ from tests.support import person
 
 from bench.common import median, record, scratch_database
 from bench.eligibility_http import AMC, MEMBERS, _setup
+from bench.ledgerless import Forgetful
 from rempart.guard.quotas import quotas_for
 from rempart.identity import clients
 from rempart.identity.auth import Client, authenticate
-from rempart.ledger.events import AccessEvent
 from rempart.ledger.recorder import LedgerRecorder, Recorder
 from rempart.platform import Platform, open_platform
 from rempart.rights.services import CardQuery, check_rights
 
 NOBODY = Client(ip=None, user_agent=None)
-
-
-class Forgetful:
-    """A recorder that records nothing: the baseline, never used outside this benchmark."""
-
-    def record(self, event: AccessEvent) -> int:
-        return 0
 
 
 def _token(platform: Platform, client_id: str, key: object) -> str:
