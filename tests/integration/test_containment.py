@@ -32,8 +32,10 @@ from tests.support import (
     add_account,
     add_insurer,
     add_professionals,
+    card_body,
     member_file,
     person,
+    portal_sign_in,
     sign_in,
 )
 
@@ -287,3 +289,20 @@ def test_reenrolment_from_the_shell_prints_one_code_per_account(
     assert len(item["enrolment_code"]) >= 20
     assert client.get(ME, headers=stolen).status_code == 401
     assert guard("reenrol", "--account", "nobody@example.org", "--reason", "x")[0] != 0
+
+
+def test_a_frozen_portal_shows_nothing_while_the_api_goes_on(
+    world: tuple[TestClient, Platform, dict[str, str]],
+) -> None:
+    client, platform, accounts = world
+    api = sign_in(client, platform, "pharma@example.org", accounts["pharma@example.org"])
+    home = portal_sign_in(client, platform, "pharma@example.org", accounts["pharma@example.org"])
+    assert client.get(home).status_code == 200
+    assert guard("freeze", "--portal", "pro", "--reason", "page scraped")[0] == 0
+    assert client.get(home).status_code == 503
+    assert "pharma" not in client.get(home).text
+    check = client.post("/api/v1/eligibility", json=card_body(person(1)), headers=api)
+    assert check.status_code == 200  # billing software and the API are not the portal
+    assert guard("freeze", "--portal", "nowhere", "--reason", "x")[0] != 0
+    assert guard("unfreeze", "--portal", "pro")[0] == 0
+    assert client.get(home).status_code == 200

@@ -15,7 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from rempart.app import create_app
 from rempart.db import transaction
@@ -29,6 +29,7 @@ from rempart.portal.security import CSP
 from rempart.registry import demo_cli, services
 from rempart.registry.demo import TENANTS, demo_files
 from rempart.registry.member_import import ImportOptions, import_members
+from rempart.registry.models import Professional
 from tests.support import (
     AMC,
     OPTICIAN_AM,
@@ -609,7 +610,15 @@ def test_the_console_verifies_integrity_and_shows_the_keys(portal: Portal) -> No
     assert "plateforme" in keys
     assert AMC in keys
     assert OTHER_AMC in keys
-    assert re.search(r"v1 : 2\b", keys)  # the insurer's two members, under version 1
+    with portal.platform.sessions() as session:
+        sealed = sum(
+            session.scalar(select(func.count()).select_from(model)) or 0
+            for model in (Professional, User)
+        )
+    platform_row = re.search(r">plateforme<.*?</tr>", keys, re.S)
+    assert platform_row is not None
+    # Under the platform's key: the professionals' IBANs and the accounts' addresses.
+    assert f"v1 : {sealed}<" in platform_row.group(0)
 
 
 def _main(html: str) -> str:

@@ -21,7 +21,8 @@ from rempart.integrity import journal
 from rempart.ledger.events import AccessEvent, Tag
 from rempart.ledger.services import append_events
 
-KINDS = ("account", "professional", "tenant", "platform")
+KINDS = ("account", "professional", "tenant", "portal", "platform")
+PORTALS = ("pro", "amc", "ops")  # the web portals, by the first segment of their paths
 PLATFORM_TARGET = "*"
 
 
@@ -56,7 +57,7 @@ def in_force_now(session: Session) -> frozenset[tuple[str, str]]:
 def record_freeze(
     session: Session,
     kind: str,
-    target: uuid.UUID | None,
+    target: uuid.UUID | str | None,
     label: str,
     reason: str,
     actor: str,
@@ -80,7 +81,12 @@ def record_freeze(
 
 
 def record_unfreeze(
-    session: Session, kind: str, target: uuid.UUID | None, label: str, actor: str, now: datetime
+    session: Session,
+    kind: str,
+    target: uuid.UUID | str | None,
+    label: str,
+    actor: str,
+    now: datetime,
 ) -> None:
     lifted = journal.update_where(
         session,
@@ -101,12 +107,14 @@ def in_force(session: Session) -> list[FreezeView]:
     return [FreezeView(f.kind, f.label, f.reason, f.created_by, f.created_at) for f in rows]
 
 
-def _key(kind: str, target: uuid.UUID | None) -> str:
+def _key(kind: str, target: uuid.UUID | str | None) -> str:
     if kind not in KINDS:
         raise InvalidInput("must be one of " + ", ".join(KINDS), field="kind")
     if (kind == "platform") != (target is None):
         raise InvalidInput("the platform is frozen whole; anything else needs its target")
-    return PLATFORM_TARGET if target is None else target.hex
+    if kind == "portal" and target not in PORTALS:
+        raise InvalidInput("a portal is one of " + ", ".join(PORTALS), field="name")
+    return PLATFORM_TARGET if target is None else target if isinstance(target, str) else target.hex
 
 
 def _event(tag: Tag, actor: str, kind: str, label: str, reason: str, now: datetime) -> AccessEvent:

@@ -21,7 +21,7 @@ from rempart.incidents import containment
 router = APIRouter(prefix="/api/v1/guard", tags=["containment"])
 Staff = Annotated[Principal, Depends(allow("operator", "security"))]
 PROBLEM = {"description": "Problem details (RFC 9457)", "content": {"application/problem+json": {}}}
-Kind = Literal["account", "professional", "tenant", "platform"]
+Kind = Literal["account", "professional", "tenant", "portal", "platform"]
 
 
 class FreezeRequest(BaseModel):

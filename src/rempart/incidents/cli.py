@@ -38,16 +38,30 @@ Everything = Annotated[
 ]
 
 
+PortalOpt = Annotated[
+    str | None,
+    typer.Option("--portal", help="One web portal's pages (pro, amc or ops); the API goes on."),
+]
+
+
 def _which(
-    account: str | None, professional: str | None, amc_number: str | None, everything: bool
+    account: str | None,
+    professional: str | None,
+    amc_number: str | None,
+    portal: str | None,
+    everything: bool,
 ) -> tuple[str, str | None]:
-    chosen = [
-        (k, v)
-        for k, v in (("account", account), ("professional", professional), ("tenant", amc_number))
-        if v
-    ]
+    named = (
+        ("account", account),
+        ("professional", professional),
+        ("tenant", amc_number),
+        ("portal", portal),
+    )
+    chosen = [(k, v) for k, v in named if v]
     if len(chosen) + everything != 1:
-        err.print("name exactly one of --account, --professional, --amc-number, --platform")
+        err.print(
+            "name exactly one of --account, --professional, --amc-number, --portal, --platform"
+        )
         raise typer.Exit(1)
     return chosen[0] if chosen else ("platform", None)
 
@@ -58,10 +72,11 @@ def freeze(
     account: Account = None,
     professional: ProfessionalOpt = None,
     amc_number: Insurer = None,
+    portal: PortalOpt = None,
     everything: Everything = False,
 ) -> None:
     """Freeze at once; every request checks. Nothing is deleted: unfreeze lifts it."""
-    kind, name = _which(account, professional, amc_number, everything)
+    kind, name = _which(account, professional, amc_number, portal, everything)
     with platform() as p:
         view = containment.freeze(p, kind, name, reason, f"cli:{getpass.getuser()}")
     out.print(f"{view.label} frozen")
@@ -72,10 +87,11 @@ def unfreeze(
     account: Account = None,
     professional: ProfessionalOpt = None,
     amc_number: Insurer = None,
+    portal: PortalOpt = None,
     everything: Everything = False,
 ) -> None:
     """Lift a freeze (a frozen account's people sign in again: their sessions were ended)."""
-    kind, name = _which(account, professional, amc_number, everything)
+    kind, name = _which(account, professional, amc_number, portal, everything)
     with platform() as p:
         label = containment.unfreeze(p, kind, name, f"cli:{getpass.getuser()}")
     out.print(f"{label} unfrozen")

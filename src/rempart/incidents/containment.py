@@ -32,10 +32,14 @@ from rempart.registry.models import Professional
 
 def _target(
     platform: Platform, session: Session, kind: str, name: str | None
-) -> tuple[uuid.UUID | None, str]:
+) -> tuple[uuid.UUID | str | None, str]:
     """The id behind an operator's name for it, and a label for the record (no e-mail in it)."""
     if kind == "platform":
         return None, "the platform"
+    if kind == "portal":  # its pages only: the API and the other portals go on
+        if name not in containment.PORTALS:
+            raise NotFound("no portal by this name: " + ", ".join(containment.PORTALS))
+        return name, f"portal /{name}/"
     if name is None:
         raise NotFound(f"name the {kind} to act on")
     if kind == "account":
@@ -64,7 +68,7 @@ def freeze(
         target, label = _target(platform, session, kind, name)
         view = containment.record_freeze(session, kind, target, label, reason, actor, now)
         if kind == "account":
-            assert target is not None
+            assert isinstance(target, uuid.UUID)
             end_access(session, target, now)
         return view
 
@@ -111,7 +115,7 @@ def force_reenrolment(
     with transaction(platform.sessions) as session:
         for email in dict.fromkeys(emails):
             user_id, label = _target(platform, session, "account", email)
-            assert user_id is not None
+            assert isinstance(user_id, uuid.UUID)
             user = session.get(User, user_id, with_for_update=True)
             assert user is not None
             end_access(session, user_id, now)

@@ -30,6 +30,7 @@ KIND_NAMES = {
     "account": "Compte (adresse e-mail)",
     "professional": "Professionnel (n° AM)",
     "tenant": "Organisme complémentaire (n° AMC)",
+    "portal": "Un portail (pro, amc ou ops)",
     "platform": "Toute la plateforme (coupure générale)",
 }
 OK = {

@@ -25,11 +25,14 @@ from starlette.datastructures import FormData, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rempart.errors import Forbidden
+from rempart.db import transaction
+from rempart.errors import Forbidden, Unavailable
+from rempart.guard import containment
 from rempart.identity import enrolment
 from rempart.identity.auth import AuthenticationFailed, Principal, authenticate
 from rempart.identity.deps import PlatformDep
 from rempart.identity.models import ROLES
+from rempart.platform import Platform
 
 SESSION, MFA, PRE, NOTICE = "rempart_session", "rempart_mfa", "rempart_pre", "rempart_notice"
 CSRF_FIELD, CSRF_HEADER = "csrf", "x-csrf-token"
@@ -198,6 +201,17 @@ def _principal(request: Request, platform: PlatformDep) -> Principal:
     return principal
 
 
+def _check_portal_open(platform: Platform, path: str) -> None:
+    """A portal an operator froze (`rempart guard freeze --portal pro`) shows nothing; the API
+    and the other portals go on."""
+    portal = path.strip("/").split("/", 1)[0]
+    if portal not in containment.PORTALS:
+        return
+    with transaction(platform.sessions) as session:
+        if ("portal", portal) in containment.in_force_now(session):
+            raise Unavailable("ce portail est suspendu par l'exploitant ; réessayez plus tard")
+
+
 def page(*roles: str) -> Callable[..., Principal]:
     """A dependency admitting only these roles to a page (the sign-in page for no session, 403
     for another role) and refusing a POST without its form token."""
@@ -209,9 +223,11 @@ def page(*roles: str) -> Callable[..., Principal]:
         request: Request,
         form: FormDep,
         principal: Annotated[Principal, Depends(_principal)],
+        platform: PlatformDep,
     ) -> Principal:
         if principal.role not in roles:
             raise Forbidden("this page is not open to your role")
+        _check_portal_open(platform, request.url.path)
         token = form_token(_form_key(request), f"session|{principal.session_id.hex}")
         if request.method not in SAFE_METHODS:
             _check_token(request, form, token)
