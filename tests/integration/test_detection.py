@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -309,7 +309,8 @@ def test_software_is_throttled_with_a_retry_after_and_then_frozen_if_it_ignores_
     add_insurer(platform)
     add_professionals(platform)
     import_members(platform, AMC, io.BytesIO(member_file(PEOPLE[:60])), ImportOptions())
-    clock = SettableClock(datetime.now(UTC))
+    # Mid-morning in Paris, whatever time the suite runs: at an odd hour the allowance halves.
+    clock = SettableClock(datetime.combine(datetime.now(PARIS).date(), time(10), tzinfo=PARIS))
     guard = guard_for(platform.settings, clock)
     registrant = f"user:{uuid.uuid4()}"
     caller = software(platform, registrant)
