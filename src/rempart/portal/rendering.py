@@ -251,6 +251,8 @@ TAG_NAMES = {
     "beneficiary:rights:read": "Vérification de droits",
     "beneficiary:identity:read": "Lecture d'identité",
     "beneficiary:prior-agreement:create": "Accord préalable",
+    "beneficiary:prior-agreement:read": "Lecture d'accord préalable",
+    "beneficiary:prior-agreement:cancel": "Annulation d'accord préalable",
     "beneficiary:claim:read": "Lecture de facture",
     "beneficiary:calculation:read": "Calcul",
     "beneficiary:invoice:write": "Facture",
