@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,16 +52,15 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def server(platform: Platform) -> Iterator[str]:
-    """The whole application, served on loopback; yields its base URL."""
-    port = _free_port()
+@contextmanager
+def serving(platform: Platform, port: int) -> Iterator[str]:
+    """The whole application, served on loopback at ``port``; yields its base URL."""
     config = uvicorn.Config(
         create_app(platform.settings, platform),
         host="127.0.0.1",
@@ -77,9 +77,17 @@ def server(platform: Platform) -> Iterator[str]:
         assert thread.is_alive(), "the server stopped while starting"
         assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    running.should_exit = True
-    thread.join(timeout=15)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        running.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture
+def server(platform: Platform) -> Iterator[str]:
+    with serving(platform, free_port()) as base:
+        yield base
 
 
 @dataclass

@@ -87,7 +87,7 @@ def test_the_main_pages_meet_wcag_2_1_aa(axe_page: Page, platform: Platform) -> 
     page.get_by_role("button", name="Vérifier les droits").click()
     expect(page.get_by_role("heading", name="Droits ouverts")).to_be_visible()
     found += violations(page)
-    for path in ("/pro/calcul", "/pro/logiciels"):
+    for path in ("/pro/calcul", "/pro/logiciels", "/compte/securite"):
         page.goto(path)
         found += violations(page)
     page.get_by_role("button", name="Se déconnecter").click()

@@ -44,6 +44,8 @@ PUBLIC = {
     "/",
     "/login",
     "/login/code",
+    "/login/cle/options",
+    "/login/cle",
     "/enrol",
     "/enrol/finaliser",
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from rempart.identity.services import add_user
 from rempart.incidents import containment
 from rempart.platform import Platform
 from rempart.portal import amc as amc_pages
+from rempart.portal.import_jobs import ImportJob, ImportJobs
 from rempart.portal.security import CSP
 from rempart.registry import demo_cli, services
 from rempart.registry.demo import TENANTS, demo_files
@@ -515,6 +517,45 @@ def test_an_insurer_imports_a_file_reads_its_report_and_only_its_own(portal: Por
     assert other.get(links[1]).status_code == 404  # another insurer's quarantine
     events = amc.get("/amc/acces").text
     assert "Lecture d&#39;identité" in events or "Lecture d'identité" in events  # the download
+
+
+def test_a_long_import_shows_its_progress_then_its_report_to_its_insurer_only(
+    portal: Portal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(amc_pages, "IMPORT_WAIT_SECONDS", 0.0)  # every file is "long"
+    amc = portal.signed_in(email_of("amc"))
+    token = csrf_of(amc.get("/amc/").text)
+    upload = member_file([person(n) for n in range(10, 400)])
+    sent = amc.post(
+        "/amc/imports",
+        data={"csrf": token, "mode": "delta"},
+        files={"fichier": ("adherents.csv", upload, "text/csv")},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303
+    where = sent.headers["location"]
+    assert re.fullmatch(r"/amc/imports/[0-9a-f-]{36}", where)
+    job = portal.app.state.import_jobs.get(AMC, uuid.UUID(where.rsplit("/", 1)[1]))  # type: ignore[attr-defined]
+    assert job.done.wait(60)
+    report = amc.get(where)
+    assert report.status_code == 200 and "Fichier importé" in report.text
+    assert re.search(r"<dt>Bénéficiaires ajoutés</dt><dd>390</dd>", report.text)
+    secret = add_account(portal.platform, "amc", "gestion@autre.example", amc_number=OTHER_AMC)
+    portal.secrets["gestion@autre.example"] = secret
+    assert portal.signed_in("gestion@autre.example").get(where).status_code == 404
+
+
+def test_an_import_in_progress_says_how_far_it_is(portal: Portal) -> None:
+    amc = portal.signed_in(email_of("amc"))
+    jobs: ImportJobs = portal.app.state.import_jobs  # type: ignore[attr-defined]
+    running = ImportJob(uuid.uuid4(), AMC, size=1000, read=420)
+    jobs._jobs[running.id] = running  # as a thread reading the file would have left it
+    page = amc.get(f"/amc/imports/{running.id}")
+    assert page.status_code == 200
+    assert '<progress id="avancement" max="100" value="42"' in page.text
+    assert f'hx-get="/amc/imports/{running.id}" hx-trigger="every 1s"' in page.text
+    running.done.set()
+    assert running.percent == 100
 
 
 def test_an_insurer_reads_the_access_events_about_its_members_page_by_page(

@@ -86,7 +86,15 @@ def test_every_page_declares_its_roles_and_the_walk_sees_every_portal(
     paths = {route.path for route, _, _ in pages(app)}
     assert {"/pro/", "/pro/droits", "/amc/", "/amc/acces", "/ops/", "/ops/gel"} <= paths
     public = {r.path for r in api_routes(app.routes) if not r.include_in_schema} & PUBLIC  # type: ignore[attr-defined]
-    assert public == {"/", "/login", "/login/code", "/enrol", "/enrol/finaliser"}
+    assert public == {
+        "/",
+        "/login",
+        "/login/code",
+        "/login/cle/options",
+        "/login/cle",
+        "/enrol",
+        "/enrol/finaliser",
+    }
 
 
 def test_every_role_is_refused_where_it_is_not_admitted_and_admitted_where_it_is(

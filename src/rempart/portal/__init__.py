@@ -10,11 +10,12 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from rempart.errors import Error, IntegrityFailure
-from rempart.portal import account, amc, ops, pro
+from rempart.portal import account, amc, authenticators, ops, pro
+from rempart.portal.import_jobs import ImportJobs
 from rempart.portal.rendering import Problem, environment, problem_of, render
 from rempart.portal.security import (
     SESSION,
@@ -31,9 +32,10 @@ log = structlog.get_logger("rempart")
 def install(app: FastAPI) -> None:
     """Mount the portals' pages, static files, headers and error pages on ``app``."""
     app.state.portal_templates = environment()
+    app.state.import_jobs = ImportJobs()
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (account, pro, amc, ops):
+    for module in (account, authenticators, pro, amc, ops):
         app.include_router(module.router)
     _error_pages(app)
 
@@ -58,8 +60,12 @@ def _error_pages(app: FastAPI) -> None:
     async def on_invalid(request: Request, exc: Exception) -> Response:
         if not is_portal(request.url.path):
             return await api_invalid(request, exc)  # type: ignore[no-any-return]
-        # Only path and query parameters are validated by FastAPI here (forms are the pages'):
-        # a malformed identifier in an address is a page that does not exist.
+        assert isinstance(exc, RequestValidationError)
+        if any(error["loc"][:1] == ("body",) for error in exc.errors()):
+            # The security keys' script posts JSON: it shows this message.
+            return JSONResponse({"message": "Réponse du navigateur illisible."}, status_code=422)
+        # Forms are read by the pages themselves: what FastAPI validates here is the address,
+        # and a malformed identifier in it is a page that does not exist.
         return _error_page(request, 404, Problem("Cette page n'existe pas."))
 
     async def on_http(request: Request, exc: Exception) -> Response:

@@ -17,6 +17,7 @@ from rempart.identity import auth, enrolment
 from rempart.identity.deps import ClientDep, PlatformDep
 from rempart.identity.models import ROLES
 from rempart.incidents import containment
+from rempart.platform import Platform
 from rempart.portal.rendering import HOMES, render
 from rempart.portal.security import (
     MFA,
@@ -42,7 +43,7 @@ REASONS = {
     "de votre application.",
 }
 MAX_PASSWORD = 1024  # as the API's schema: beyond, refused without hashing (no CPU exhaustion)
-_RETURN = re.compile(r"/(pro|amc|ops)/[a-z/-]*")
+_RETURN = re.compile(r"/(pro|amc|ops)/[a-z/-]*|/compte/securite")
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -110,13 +111,21 @@ def code(request: Request, form: FormDep, platform: PlatformDep, client: ClientD
         return render(request, "login_code.html", {"problem": problem}, status=401)
     principal = auth.authenticate(platform, granted.access_token)
     response = _see_other(HOMES[principal.role])
+    keep_session(request, response, platform, principal, granted.access_token)
+    return response
+
+
+def keep_session(
+    request: Request, response: Response, platform: Platform, principal: auth.Principal, token: str
+) -> None:
+    """The second factor passed (a code or a security key): the session's cookie replaces the
+    login's, and the notice of logins from new devices is due if there are any."""
     # A browser-session cookie: closing the browser forgets it (a shared counter PC); the
     # server ends the session anyway after 30 idle minutes or 12 hours.
-    set_cookie(response, request, SESSION, granted.access_token)
+    set_cookie(response, request, SESSION, token)
     clear_cookie(response, request, MFA)
     if enrolment.logins_from_new_devices(platform, principal):
         set_cookie(response, request, NOTICE, "1")
-    return response
 
 
 @router.post("/logout", summary="Roles: every role. End the session now.")

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import UploadFile
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 
 from rempart.db import utcnow
 from rempart.errors import Error, InvalidDocument, NotFound
@@ -22,15 +22,18 @@ from rempart.identity.deps import ClientDep, PlatformDep
 from rempart.ledger.events import AccessEvent, Tag
 from rempart.platform import Platform
 from rempart.portal import queries
+from rempart.portal.import_jobs import ImportJob, ImportJobs
 from rempart.portal.rendering import problem_of, render
 from rempart.portal.security import FormDep, page, text
 from rempart.registry import services
 from rempart.registry.member_file import COLUMNS
-from rempart.registry.member_import import ImportOptions, import_members
+from rempart.registry.member_import import ImportOptions
 
 router = APIRouter(prefix="/amc", include_in_schema=False)
 Insurer = Annotated[Principal, Depends(page("amc"))]
 EVENTS_PER_PAGE = 50
+# An import that takes longer than this goes on in the background, its progress on a page.
+IMPORT_WAIT_SECONDS = 2.0
 REPORTS = {"erreurs": ("errors.csv", "erreurs"), "quarantaine": ("quarantine.csv", "quarantaine")}
 
 
@@ -85,14 +88,31 @@ def import_file(
         errors_path=folder / "errors.csv",
         quarantine_path=folder / "quarantine.csv",
     )
-    try:
-        report = import_members(platform, _amc(caller), upload.file, options)
-    except Error as exc:  # the file as a whole: its header, a mass closure
-        return render(
-            request, "amc_imports.html", context | {"problem": problem_of(exc)}, status=422
-        )
-    context |= {"report": report, "upload_id": upload_id}
-    return render(request, "amc_imports.html", context, status=200 if report.committed else 422)
+    jobs: ImportJobs = request.app.state.import_jobs
+    job = jobs.start(platform, _amc(caller), upload_id, upload.file.read(), options)
+    if not job.done.wait(IMPORT_WAIT_SECONDS):  # a long file: its progress on a page of its own
+        return RedirectResponse(f"/amc/imports/{upload_id}", status_code=303)
+    return _import_outcome(request, "amc_imports.html", job, context)
+
+
+@router.get(
+    "/imports/{upload_id}",
+    summary="Roles: amc. An import's progress, then its report.",
+)
+def import_progress(request: Request, upload_id: uuid.UUID, caller: Insurer) -> Response:
+    job = request.app.state.import_jobs.get(_amc(caller), upload_id)  # another insurer's: 404
+    if not job.done.is_set():
+        return render(request, "amc_import.html", {"upload_id": upload_id, "percent": job.percent})
+    return _import_outcome(request, "amc_import.html", job, {})
+
+
+def _import_outcome(
+    request: Request, template: str, job: ImportJob, context: dict[str, Any]
+) -> Response:
+    if job.report is None:  # the file as a whole was refused: its header, a mass closure
+        return render(request, template, context | {"problem": job.problem}, status=422)
+    context |= {"report": job.report, "upload_id": job.id}
+    return render(request, template, context, status=200 if job.report.committed else 422)
 
 
 @router.get(
