@@ -5,9 +5,13 @@ The use cases of the API; the batch path they share with file ingestion is ``cla
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from rempart.claims import prior_agreements, state
@@ -21,7 +25,8 @@ from rempart.claims.batch import (
     process,
     view_of,
 )
-from rempart.claims.models import Invoice
+from rempart.claims.engine import Line
+from rempart.claims.models import Invoice, InvoiceLine
 from rempart.db import transaction, utcnow
 from rempart.errors import Conflict, Forbidden, InvalidInput, NotFound
 from rempart.guard.quotas import Quotas
@@ -33,6 +38,47 @@ from rempart.ledger.services import append_events
 from rempart.platform import Platform
 
 MAX_BATCH = 500
+MAX_PAGE = 100
+# What the professional's own page of an invoice shows of its lines, besides the adjudication.
+DETAIL_FIELDS = ("act_code", "care_date", "billed", "amc_amount", "reject_codes")
+
+
+@dataclass(frozen=True)
+class InvoiceSummary:
+    """An invoice in the professional's list: nothing of the patient, not even a pseudonym."""
+
+    id: uuid.UUID
+    invoice_number: str
+    submitted_at: datetime
+    status: str
+    lines: int
+    billed: int  # cents, all lines
+    total_amc: int
+    paid_at: datetime | None
+
+
+@dataclass(frozen=True)
+class InvoicePage:
+    """A page of invoices, newest first; ``next`` is the cursor of the next page, if any."""
+
+    invoices: tuple[InvoiceSummary, ...]
+    next: str | None
+
+
+@dataclass(frozen=True)
+class InvoiceRecord:
+    """One invoice as its professional sees it: the adjudication and the lines as billed."""
+
+    view: InvoiceView
+    invoice_number: str
+    submitted_at: datetime
+    paid_at: datetime | None
+    prior_agreement: str | None
+    billed: tuple[Line, ...]
+
+    @property
+    def cancellable(self) -> bool:
+        return self.view.status != "cancelled" and self.paid_at is None
 
 
 def submit_invoice(
@@ -98,6 +144,113 @@ def cancel_invoice(
         view = view_of(session, row, row.status)
         append_events(session, [event_of(Tag.INVOICE, caller, client, row, "cancelled", now)])
     return view
+
+
+def read_invoice(
+    platform: Platform, recorder: Recorder, caller: Principal, invoice_id: uuid.UUID, client: Client
+) -> InvoiceRecord:
+    """``get_invoice`` with the lines as billed (act, care date, amounts), its number and dates:
+    the professional portal's page of an invoice. The read is recorded as ``get_invoice``'s,
+    naming the fields shown."""
+    with transaction(platform.sessions) as session:
+        row = _owned(session, caller, invoice_id)
+        view = view_of(session, row, row.status)
+        billed = tuple(_as_billed(line) for line in _lines(session, [row.id])[row.id])
+    event = event_of(Tag.CLAIM_READ, caller, client, row, "read", utcnow())
+    recorder.record(replace(event, fields=DETAIL_FIELDS) if row.pseudonym else event)
+    return InvoiceRecord(
+        view, row.invoice_number, row.submitted_at, row.paid_at, row.prior_agreement, billed
+    )
+
+
+def list_invoices(
+    platform: Platform, caller: Principal, limit: int, before: str | None
+) -> InvoicePage:
+    """The caller's invoices, newest first, ``limit`` at most, after the cursor ``before``:
+    number, date, status and totals. Nothing of any patient is read (no card field, no
+    pseudonym, no act), so nothing is recorded in the ledger; each row is checked against its
+    MAC all the same."""
+    if caller.professional_id is None:
+        raise Forbidden("this professional may not bill")
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"must be between 1 and {MAX_PAGE}", field="limit")
+    cursor = _parse_cursor(before) if before else None
+    query = select(Invoice).where(Invoice.professional_id == caller.professional_id)
+    if cursor is not None:
+        at, last_id = cursor
+        query = query.where(
+            or_(
+                Invoice.submitted_at < at,
+                and_(Invoice.submitted_at == at, Invoice.id < last_id),
+            )
+        )
+    order = (Invoice.submitted_at.desc(), Invoice.id.desc())
+    with transaction(platform.sessions) as session:
+        rows = session.scalars(query.order_by(*order).limit(limit + 1)).all()
+        more, rows = len(rows) > limit, rows[:limit]
+        for row in rows:
+            journal.check_row(session, row)
+        lines = _lines(session, [row.id for row in rows])
+    summaries = tuple(
+        InvoiceSummary(
+            row.id,
+            row.invoice_number,
+            row.submitted_at,
+            row.status,
+            len(lines[row.id]),
+            sum(line.billed for line in lines[row.id]),
+            row.total_amc,
+            row.paid_at,
+        )
+        for row in rows
+    )
+    return InvoicePage(summaries, _cursor(rows[-1]) if more and rows else None)
+
+
+def _lines(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[InvoiceLine]]:
+    """The lines of these invoices, in order, each checked against its MAC."""
+    found: dict[uuid.UUID, list[InvoiceLine]] = {invoice_id: [] for invoice_id in ids}
+    if not ids:
+        return found
+    query = select(InvoiceLine).where(InvoiceLine.invoice_id.in_(ids))
+    for line in session.scalars(query.order_by(InvoiceLine.invoice_id, InvoiceLine.position)):
+        journal.check_row(session, line)
+        found[line.invoice_id].append(line)
+    return found
+
+
+def _as_billed(line: InvoiceLine) -> Line:
+    return Line(
+        line.act_code,
+        line.domain,
+        line.care_date,
+        line.quantity,
+        line.billed,
+        line.br,
+        line.amo_rate,
+        line.amo_paid,
+        line.optam,
+        line.basket,
+        line.price_limit,
+        line.item_type,
+    )
+
+
+def _cursor(row: Invoice) -> str:
+    raw = f"{row.submitted_at.isoformat()}|{row.id.hex}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, _, ident = raw.partition("|")
+        parsed = datetime.fromisoformat(at), uuid.UUID(hex=ident)
+    except ValueError:
+        raise InvalidInput("is not a cursor this service gave", field="before") from None
+    if parsed[0].tzinfo is None:
+        raise InvalidInput("is not a cursor this service gave", field="before")
+    return parsed
 
 
 def _owned(session: Session, caller: Principal, invoice_id: uuid.UUID) -> Invoice:

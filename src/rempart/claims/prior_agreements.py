@@ -38,7 +38,7 @@ import hmac
 import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from sqlalchemy import and_, or_, select
@@ -75,6 +75,8 @@ REFERENCE_KEY = "agreement"  # the platform secret of references (10 characters 
 MAX_REFERENCE = 40  # as stored, and as invoices and calculations take it
 GRANTED, CONSUMED, CANCELLED = "granted", "consumed", "cancelled"
 FIELDS = ("amc_amount", "reject_codes")
+# What the professional's own page of an agreement shows of its lines, besides what was agreed.
+DETAIL_FIELDS = ("act_code", "care_date", "billed", "amc_amount", "reject_codes")
 MAX_PAGE = 100
 _REFERENCE_INPUT = b"prior-agreement\x1f"
 _AGREEMENTS = table_of(PriorAgreement)
@@ -235,6 +237,17 @@ class Page:
 
     agreements: tuple[AgreementView, ...]
     next: str | None
+
+
+@dataclass(frozen=True)
+class AgreementRecord:
+    """One agreement as its professional sees it: the answer, the quote's lines as sent, when
+    it was granted and the invoice that used it, if any."""
+
+    view: AgreementView
+    quoted: tuple[Line, ...]
+    created_at: datetime
+    consumed_by: uuid.UUID | None
 
 
 # --- services -----------------------------------------------------------------------------------
@@ -417,6 +430,28 @@ def get_prior_agreement(
     return view
 
 
+def read_prior_agreement(
+    platform: Platform, caller: Principal, reference: str, client: Client
+) -> AgreementRecord:
+    """``get_prior_agreement`` with the quote's lines as sent (act, care date, amounts): the
+    professional portal's page of an agreement. The read is recorded as ``get_prior_agreement``'s,
+    naming the fields shown."""
+    now = utcnow()
+    with transaction(platform.sessions) as session:
+        state.lock(session, ())  # SQLite: this transaction writes the access event
+        row = _owned(session, caller, reference)
+        view = _views(session, [row], now.astimezone(PARIS).date())[0]
+        stored = session.scalars(
+            select(PriorAgreementLine)
+            .where(PriorAgreementLine.agreement_id == row.id)
+            .order_by(PriorAgreementLine.position)
+        ).all()
+        quoted = tuple(_as_quoted(line) for line in stored)  # checked by _views
+        event = _read_event(caller, client, now, row)
+        append_events(session, [replace(event, fields=DETAIL_FIELDS)])
+    return AgreementRecord(view, quoted, row.created_at, row.consumed_by)
+
+
 def list_prior_agreements(
     platform: Platform, caller: Principal, client: Client, limit: int, before: str | None
 ) -> Page:
@@ -561,6 +596,23 @@ def restore(session: Session, invoice_id: uuid.UUID, now: datetime) -> None:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _as_quoted(line: PriorAgreementLine) -> Line:
+    return Line(
+        line.act_code,
+        line.domain,
+        line.care_date,
+        line.quantity,
+        line.billed,
+        line.br,
+        line.amo_rate,
+        line.amo_paid,
+        line.optam,
+        line.basket,
+        line.price_limit,
+        line.item_type,
+    )
 
 
 def _reservation(

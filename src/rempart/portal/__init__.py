@@ -14,7 +14,14 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from rempart.errors import Error, IntegrityFailure
-from rempart.portal import account, amc, authenticators, ops, pro
+from rempart.portal import (
+    account,
+    amc,
+    authenticators,
+    ops,
+    pro,
+    pro_claims,
+)
 from rempart.portal.import_jobs import ImportJobs
 from rempart.portal.rendering import Problem, environment, problem_of, render
 from rempart.portal.security import (
@@ -35,7 +42,14 @@ def install(app: FastAPI) -> None:
     app.state.import_jobs = ImportJobs()
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (account, authenticators, pro, amc, ops):
+    for module in (
+        account,
+        authenticators,
+        pro,
+        pro_claims,
+        amc,
+        ops,
+    ):
         app.include_router(module.router)
     _error_pages(app)
 

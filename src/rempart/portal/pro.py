@@ -40,7 +40,7 @@ OK = {
 }
 
 
-def _today() -> date:
+def today() -> date:
     return utcnow().astimezone(PARIS).date()
 
 
@@ -48,7 +48,7 @@ def _domains(caller: Principal) -> list[str]:
     return sorted(PROFESSION_DOMAINS.get(caller.profession or "", ()))
 
 
-def _domain_options(caller: Principal) -> list[tuple[str, str]]:
+def domain_options(caller: Principal) -> list[tuple[str, str]]:
     return [(code, f"{code} — {DOMAIN_NAMES[code]}") for code in _domains(caller)]
 
 
@@ -61,14 +61,14 @@ def _rights_page(
     return render(
         request,
         "pro_rights.html",
-        {"values": values, "domains": _domain_options(caller), **context},
+        {"values": values, "domains": domain_options(caller), **context},
         status=status,
     )
 
 
 @router.get("/", summary="Roles: professional. The rights check (IDB) form.")
 def rights_page(request: Request, caller: Pro) -> Response:
-    defaults = {"birth_rank": "1", "care_date": _today().isoformat()}
+    defaults = {"birth_rank": "1", "care_date": today().isoformat()}
     return _rights_page(request, caller, defaults)
 
 
@@ -117,7 +117,7 @@ def _calculation_page(
     return render(
         request,
         "pro_calculation.html",
-        {"values": values, "domains": _domain_options(caller), "rows": range(LINES), **context},
+        {"values": values, "domains": domain_options(caller), "rows": range(LINES), **context},
         status=status,
     )
 
@@ -127,12 +127,12 @@ def calculation_page(request: Request, caller: Pro) -> Response:
     domains = _domains(caller)
     values = {"birth_rank": "1"}
     for row in range(LINES):
-        values |= {f"lines-{row}-care_date": _today().isoformat(), f"lines-{row}-quantity": "1"}
+        values |= {f"lines-{row}-care_date": today().isoformat(), f"lines-{row}-quantity": "1"}
         values[f"lines-{row}-domain"] = domains[0] if domains else ""
     return _calculation_page(request, caller, values)
 
 
-def _money(value: str) -> str:
+def money(value: str) -> str:
     return value.replace(",", ".").replace("€", "").replace("\u202f", "").strip()
 
 
@@ -150,8 +150,8 @@ def calculate(
         values |= {f"lines-{row}-{name}": value for name, value in line.items()}
         if not (line["act_code"] or line["billed"] or line["br"]):
             continue  # an empty row
-        for money in ("billed", "br"):
-            line[money] = _money(line[money])
+        for amount in ("billed", "br"):
+            line[amount] = money(line[amount])
         lines.append(line)
         rows.append(row)
     document: dict[str, Any] = {name: values[name] for name in CARD}

@@ -56,8 +56,8 @@ PORTALS: dict[str, tuple[str, tuple[MenuItem, ...]]] = {
         (
             MenuItem("Droits", "/pro/"),
             MenuItem("Calcul", "/pro/calcul"),
-            MenuItem("Accords préalables", None),
-            MenuItem("Factures", None),
+            MenuItem("Accords préalables", "/pro/accords"),
+            MenuItem("Factures", "/pro/factures"),
             MenuItem("Paiements", None),
             MenuItem("Logiciels", "/pro/logiciels"),
             MenuItem("Coordonnées bancaires", None),

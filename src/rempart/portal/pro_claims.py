@@ -1,0 +1,412 @@
+"""The professional portal's prior agreements (/pro/accords) and invoices (/pro/factures).
+
+Each form becomes one call of the service the API calls (``claims.prior_agreements``,
+``claims.invoices``); the pages only translate. Addresses hold agreement references (HMACs) and
+invoice ids (random), never a card field. An invoice form carries a random key of its own, given
+to the service as the API's ``Idempotency-Key``: sending the same form twice bills once.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+from starlette.responses import RedirectResponse, Response
+
+from rempart.claims import invoices, prior_agreements
+from rempart.claims.schemas import IDEMPOTENCY_KEY, InvoiceRequest, PriorAgreementRequest
+from rempart.errors import Conflict, Error, InvalidInput
+from rempart.identity.auth import Principal
+from rempart.identity.deps import ClientDep, PlatformDep
+from rempart.portal.pro import CARD, LINE, LINES, domain_options, money, today
+from rempart.portal.rendering import Problem, field_errors, problem_of, render
+from rempart.portal.security import FormDep, page, text
+
+router = APIRouter(prefix="/pro", include_in_schema=False)
+Pro = Annotated[Principal, Depends(page("professional"))]
+Reference = Annotated[str, Path(max_length=prior_agreements.MAX_REFERENCE)]
+Cursor = Annotated[str | None, Query(max_length=200)]
+PER_PAGE = 20
+# Optional fields of a line (optics, hearing aids, 100 % Santé); money ones are in euros.
+DETAILS = ("amo_paid", "item_type", "basket", "price_limit")
+MONEY = ("billed", "br", "amo_paid", "price_limit")
+KEY_FIELD = "cle"  # the invoice form's idempotency key
+_KEY = re.compile(IDEMPOTENCY_KEY)
+ITEM_TYPES = [
+    ("", "Aucun"),
+    ("frame", "Monture"),
+    ("lens", "Verre"),
+    ("hearing_aid", "Aide auditive"),
+    ("hearing_aid_left", "Aide auditive gauche"),
+    ("hearing_aid_right", "Aide auditive droite"),
+]
+ITEM_NAMES = dict(ITEM_TYPES[1:])
+BASKETS = [("", "Non"), ("100PS", "Oui, 100 % Santé")]
+AGREEMENT_STATUSES = {
+    "granted": "accordé",
+    "consumed": "utilisé par une facture",
+    "cancelled": "annulé",
+    "expired": "expiré",
+    "rejected": "refusé",
+}
+INVOICE_STATUSES = {
+    "accepted": "acceptée",
+    "partial": "acceptée en partie",
+    "rejected": "rejetée",
+    "cancelled": "annulée",
+}
+# The pages' own fields; the others are rendering.FIELD_MESSAGES'.
+MESSAGES = {
+    "invoice_number": "Le numéro de facture compte 1 à 30 lettres, chiffres ou . _ / - "
+    "(il commence par une lettre ou un chiffre).",
+    "prior_agreement": "La référence d'accord préalable compte au plus 40 caractères (PA…).",
+    "amo_paid": "La part AMO versée s'écrit en euros, par exemple 0,03.",
+    "price_limit": "Le prix limite de vente s'écrit en euros, par exemple 950,00.",
+    "item_type": "Choisissez un type d'article dans la liste.",
+    "basket": "Choisissez oui ou non.",
+}
+AGREEMENT_OK = {
+    "accord": "Accord préalable accordé : indiquez sa référence sur la facture.",
+    "annule": "Accord préalable annulé : ce qu'il réservait est libéré.",
+}
+INVOICE_OK = {
+    "facture": "Facture enregistrée.",
+    "deja": "Ce formulaire avait déjà été envoyé : la facture n'est enregistrée qu'une fois.",
+    "annulee": "Facture annulée : ce qu'elle avait réservé est rendu, et l'accord préalable "
+    "qu'elle utilisait, s'il y en a un, est de nouveau utilisable.",
+}
+
+AGREEMENT_REFUSALS = {
+    "consumed": "Une facture a utilisé cet accord préalable : annulez d'abord cette facture.",
+    "cancelled": "Cet accord préalable est déjà annulé.",
+    "expired": "Cet accord préalable a expiré : il ne réserve plus rien.",
+}
+INVOICE_REFUSALS = {"cancelled": "Cette facture est déjà annulée."}
+
+
+# Forms -------------------------------------------------------------------------------------------
+
+
+def _blank_form(caller: Principal) -> dict[str, str]:
+    """An empty card-and-lines form: today's date, a quantity of 1, the first domain."""
+    domains = domain_options(caller)
+    values = {"birth_rank": "1"}
+    for row in range(LINES):
+        values |= {f"lines-{row}-care_date": today().isoformat(), f"lines-{row}-quantity": "1"}
+        values[f"lines-{row}-domain"] = domains[0][0] if domains else ""
+    return values
+
+
+def _read_form(form: FormData, fields: tuple[str, ...]) -> tuple[dict[str, str], list[int]]:
+    """The form's values as typed (to show them again) and the rows that hold a line."""
+    values = {name: text(form, name, 40).strip() for name in (*CARD, *fields)}
+    rows = []
+    for row in range(LINES):
+        line = {name: text(form, f"lines-{row}-{name}", 40).strip() for name in (*LINE, *DETAILS)}
+        values |= {f"lines-{row}-{name}": value for name, value in line.items()}
+        if line["act_code"] or line["billed"] or line["br"]:
+            rows.append(row)  # the others are empty rows
+    return values, rows
+
+
+def _document(values: dict[str, str], rows: list[int], fields: tuple[str, ...]) -> dict[str, Any]:
+    """The request body the API would take: money in its notation, empty options left out."""
+    document: dict[str, Any] = {name: values[name] for name in CARD}
+    document |= {name: values[name] or None for name in fields}
+    document["lines"] = []
+    for row in rows:
+        line = {name: values[f"lines-{row}-{name}"] for name in (*LINE, *DETAILS)}
+        line = {name: money(v) if name in MONEY else v for name, v in line.items() if v}
+        document["lines"].append(line)
+    return document
+
+
+def _errors(exc: ValidationError, rows: list[int]) -> dict[str, str]:
+    """Per field, in French; "no line at all" points at the first line's act code."""
+    found = field_errors(exc, lines_at=rows)
+    errors = {}
+    for name, message in found.items():
+        if name == "lines":
+            name = "lines-0-act_code"
+        errors[name] = MESSAGES.get(name.rsplit("-", 1)[-1], message)
+    return errors
+
+
+def _care_dates(exc: InvalidInput, words: str) -> Problem:
+    if exc.field == "care_date":
+        return Problem(f"Dates des soins refusées : {words}", exc.detail)
+    return problem_of(exc)
+
+
+# Prior agreements ---------------------------------------------------------------------------------
+
+
+def _agreements_page(
+    request: Request, caller: Principal, values: dict[str, str], status: int = 200, **context: Any
+) -> Response:
+    return render(
+        request,
+        "pro_agreements.html",
+        {
+            "values": values,
+            "domains": domain_options(caller),
+            "item_types": ITEM_TYPES,
+            "item_names": ITEM_NAMES,
+            "baskets": BASKETS,
+            "rows": range(LINES),
+            "months": prior_agreements.VALIDITY_MONTHS,
+            "statuses": AGREEMENT_STATUSES,
+            **context,
+        },
+        status=status,
+    )
+
+
+@router.get(
+    "/accords",
+    summary="Roles: professional. The practice's prior agreements, and the form to ask for one.",
+)
+def agreements_page(
+    request: Request,
+    caller: Pro,
+    platform: PlatformDep,
+    client: ClientDep,
+    avant: Cursor = None,
+) -> Response:
+    # Each agreement listed is a read of its patient's data: the service records one each.
+    found = prior_agreements.list_prior_agreements(platform, caller, client, PER_PAGE, avant)
+    return _agreements_page(request, caller, _blank_form(caller), listing=found, older=avant)
+
+
+@router.post(
+    "/accords",
+    summary="Roles: professional. Ask for a prior agreement on a quote; granted, it is stored.",
+)
+def request_agreement(
+    request: Request, caller: Pro, form: FormDep, platform: PlatformDep, client: ClientDep
+) -> Response:
+    values, rows = _read_form(form, ())
+    try:
+        body = PriorAgreementRequest.model_validate(_document(values, rows, ()))
+    except ValidationError as exc:
+        return _agreements_page(request, caller, values, 422, errors=_errors(exc, rows))
+    try:
+        view = prior_agreements.request_prior_agreement(
+            platform, request.app.state.quotas, caller, body.card(), body.engine_lines(), client
+        )
+    except InvalidInput as exc:
+        months = prior_agreements.VALIDITY_MONTHS
+        problem = _care_dates(exc, f"d'aujourd'hui à dans {months} mois au plus.")
+        return _agreements_page(request, caller, values, 422, problem=problem)
+    except Error as exc:
+        return _agreements_page(request, caller, values, exc.status, problem=problem_of(exc))
+    if view.reference is None:  # nothing agreed, nothing stored: the answer says why
+        lines = list(zip(body.engine_lines(), view.lines, strict=True))
+        return _agreements_page(request, caller, values, refused=view, lines=lines)
+    return RedirectResponse(f"/pro/accords/{view.reference}?ok=accord", status_code=303)
+
+
+def _agreement_page(
+    request: Request,
+    caller: Principal,
+    platform: PlatformDep,
+    client: ClientDep,
+    reference: str,
+    status: int = 200,
+    refused: Conflict | None = None,
+    **context: Any,
+) -> Response:
+    record = prior_agreements.read_prior_agreement(platform, caller, reference, client)
+    lines = list(zip(record.quoted, record.view.lines, strict=True))
+    if refused is not None:
+        why = AGREEMENT_REFUSALS.get(record.view.status, "Cet accord ne peut pas être annulé.")
+        context["problem"] = Problem(why, refused.detail)
+    return render(
+        request,
+        "pro_agreement.html",
+        {
+            "record": record,
+            "agreement": record.view,
+            "lines": lines,
+            "statuses": AGREEMENT_STATUSES,
+            "item_names": ITEM_NAMES,
+            **context,
+        },
+        status=status,
+    )
+
+
+@router.get(
+    "/accords/{reference}",
+    summary="Roles: professional. One of the practice's prior agreements, line by line.",
+)
+def agreement_page(
+    request: Request,
+    reference: Reference,
+    caller: Pro,
+    platform: PlatformDep,
+    client: ClientDep,
+    ok: str | None = None,
+) -> Response:
+    message = AGREEMENT_OK.get(ok or "")
+    return _agreement_page(request, caller, platform, client, reference, message=message)
+
+
+@router.post(
+    "/accords/{reference}/annuler",
+    summary="Roles: professional. Cancel one of the practice's prior agreements.",
+)
+def cancel_agreement(
+    request: Request, reference: Reference, caller: Pro, platform: PlatformDep, client: ClientDep
+) -> Response:
+    try:
+        prior_agreements.cancel_prior_agreement(platform, caller, reference, client)
+    except Conflict as exc:  # used, cancelled or expired: the page says which
+        return _agreement_page(request, caller, platform, client, reference, 409, refused=exc)
+    return RedirectResponse(f"/pro/accords/{reference}?ok=annule", status_code=303)
+
+
+# Invoices ----------------------------------------------------------------------------------------
+
+INVOICE_FIELDS = ("engagement", "prior_agreement", "invoice_number")
+
+
+def _invoices_page(
+    request: Request, caller: Principal, values: dict[str, str], status: int = 200, **context: Any
+) -> Response:
+    return render(
+        request,
+        "pro_invoices.html",
+        {
+            "values": values,
+            "domains": domain_options(caller),
+            "item_types": ITEM_TYPES,
+            "baskets": BASKETS,
+            "rows": range(LINES),
+            "statuses": INVOICE_STATUSES,
+            **context,
+        },
+        status=status,
+    )
+
+
+def _new_key() -> str:
+    return secrets.token_urlsafe(18)
+
+
+@router.get(
+    "/factures",
+    summary="Roles: professional. The practice's invoices, and the form to bill one.",
+)
+def invoices_page(
+    request: Request, caller: Pro, platform: PlatformDep, avant: Cursor = None
+) -> Response:
+    found = invoices.list_invoices(platform, caller, PER_PAGE, avant)
+    values = _blank_form(caller) | {KEY_FIELD: _new_key()}
+    return _invoices_page(request, caller, values, listing=found, older=avant)
+
+
+@router.post(
+    "/factures",
+    summary="Roles: professional. Bill an invoice (DRE): adjudicated and booked once, even if "
+    "the form is sent twice.",
+)
+def submit_invoice(
+    request: Request, caller: Pro, form: FormDep, platform: PlatformDep, client: ClientDep
+) -> Response:
+    values, rows = _read_form(form, INVOICE_FIELDS)
+    key = text(form, KEY_FIELD, 100)
+    values[KEY_FIELD] = key if _KEY.fullmatch(key) else _new_key()
+    try:
+        body = InvoiceRequest.model_validate(_document(values, rows, INVOICE_FIELDS))
+    except ValidationError as exc:
+        return _invoices_page(request, caller, values, 422, errors=_errors(exc, rows))
+    submission = body.submission(values[KEY_FIELD])
+    try:
+        view = invoices.submit_invoice(
+            platform, request.app.state.quotas, caller, submission, client
+        )
+    except Conflict as exc:  # this form's key already billed another invoice
+        problem = Problem(
+            "Ce formulaire a déjà servi à enregistrer une autre facture. Vérifiez la liste de "
+            "vos factures ; pour une nouvelle facture, envoyez ce formulaire à nouveau.",
+            exc.detail,
+        )
+        values[KEY_FIELD] = _new_key()
+        return _invoices_page(request, caller, values, 409, problem=problem)
+    except InvalidInput as exc:
+        words = "dans les deux dernières années, et au plus demain."
+        return _invoices_page(request, caller, values, 422, problem=_care_dates(exc, words))
+    except Error as exc:
+        return _invoices_page(request, caller, values, exc.status, problem=problem_of(exc))
+    ok = "deja" if view.replayed else "facture"
+    return RedirectResponse(f"/pro/factures/{view.id}?ok={ok}", status_code=303)
+
+
+def _invoice_page(
+    request: Request,
+    caller: Principal,
+    platform: PlatformDep,
+    client: ClientDep,
+    invoice_id: uuid.UUID,
+    status: int = 200,
+    refused: Conflict | None = None,
+    **context: Any,
+) -> Response:
+    record = invoices.read_invoice(platform, request.app.state.recorder, caller, invoice_id, client)
+    lines = list(zip(record.billed, record.view.lines, strict=True))
+    if refused is not None:
+        why = (
+            "Cette facture est payée : elle ne peut plus être annulée."
+            if record.paid_at is not None
+            else INVOICE_REFUSALS.get(record.view.status, "Cette facture ne peut pas être annulée.")
+        )
+        context["problem"] = Problem(why, refused.detail)
+    return render(
+        request,
+        "pro_invoice.html",
+        {
+            "record": record,
+            "invoice": record.view,
+            "lines": lines,
+            "statuses": INVOICE_STATUSES,
+            "item_names": ITEM_NAMES,
+            **context,
+        },
+        status=status,
+    )
+
+
+@router.get(
+    "/factures/{invoice_id}",
+    summary="Roles: professional. One of the practice's invoices: its adjudication line by line.",
+)
+def invoice_page(
+    request: Request,
+    invoice_id: uuid.UUID,
+    caller: Pro,
+    platform: PlatformDep,
+    client: ClientDep,
+    ok: str | None = None,
+) -> Response:
+    message = INVOICE_OK.get(ok or "")
+    return _invoice_page(request, caller, platform, client, invoice_id, message=message)
+
+
+@router.post(
+    "/factures/{invoice_id}/annuler",
+    summary="Roles: professional. Cancel one of the practice's unpaid invoices.",
+)
+def cancel_invoice(
+    request: Request, invoice_id: uuid.UUID, caller: Pro, platform: PlatformDep, client: ClientDep
+) -> Response:
+    try:
+        invoices.cancel_invoice(platform, caller, invoice_id, client)
+    except Conflict as exc:  # paid, or already cancelled: the page says which
+        return _invoice_page(request, caller, platform, client, invoice_id, 409, refused=exc)
+    return RedirectResponse(f"/pro/factures/{invoice_id}?ok=annulee", status_code=303)
