@@ -242,6 +242,7 @@ def cancel_change(
         journal.check_row(session, row)
         row.status, row.cancelled_at, row.cancelled_by = rules.CANCELLED, now, actor
         row.cancel_reason = reason
+        row.usable_from = None  # a cancelled change is never usable (ck_bank_changes_confirmed)
         _send(
             platform,
             session,

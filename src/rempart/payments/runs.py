@@ -843,3 +843,28 @@ def _view(run: PaymentRun, by_insurer: tuple[tuple[str, int, int], ...] = ()) ->
         json.loads(run.files) if run.files else {},
         by_insurer,
     )
+
+
+def list_runs_by_insurer(platform: Platform, limit: int = 50) -> list[RunView]:
+    """The runs, newest first, each with its totals per insurer (the operator console's list:
+    one query for the settlements of every run shown, not one per run)."""
+    with transaction(platform.sessions) as session:
+        runs = list(
+            session.scalars(select(PaymentRun).order_by(PaymentRun.number.desc()).limit(limit))
+        )
+        totals: dict[uuid.UUID, list[tuple[str, int, int]]] = {}
+        if runs:
+            rows = session.execute(
+                select(
+                    Settlement.run_id, Settlement.amc_number, Settlement.invoices, Settlement.amount
+                )
+                .where(Settlement.run_id.in_([run.id for run in runs]))
+                .order_by(Settlement.amc_number)
+            )
+            for run_id, amc, claims, amount in rows:
+                totals.setdefault(run_id, []).append((amc, claims, amount))
+        found = []
+        for run in runs:
+            journal.check_row(session, run)
+            found.append(_view(run, tuple(totals.get(run.id, ()))))
+        return found

@@ -19,6 +19,7 @@ from rempart.portal import (
     amc,
     authenticators,
     ops,
+    payments,
     pro,
     pro_claims,
 )
@@ -47,6 +48,7 @@ def install(app: FastAPI) -> None:
         authenticators,
         pro,
         pro_claims,
+        payments,
         amc,
         ops,
     ):

@@ -58,9 +58,9 @@ PORTALS: dict[str, tuple[str, tuple[MenuItem, ...]]] = {
             MenuItem("Calcul", "/pro/calcul"),
             MenuItem("Accords préalables", "/pro/accords"),
             MenuItem("Factures", "/pro/factures"),
-            MenuItem("Paiements", None),
+            MenuItem("Paiements", "/pro/paiements"),
             MenuItem("Logiciels", "/pro/logiciels"),
-            MenuItem("Coordonnées bancaires", None),
+            MenuItem("Coordonnées bancaires", "/pro/banque"),
         ),
     ),
     "amc": (
@@ -70,7 +70,8 @@ PORTALS: dict[str, tuple[str, tuple[MenuItem, ...]]] = {
             MenuItem("Garanties", "/amc/garanties"),
             MenuItem("Accès aux données", "/amc/acces"),
             MenuItem("Bénéficiaires", None),
-            MenuItem("Factures et relevés", None),
+            MenuItem("Factures", None),
+            MenuItem("Relevés", "/amc/releves"),
             MenuItem("Incidents", None),
         ),
     ),
@@ -82,11 +83,15 @@ PORTALS: dict[str, tuple[str, tuple[MenuItem, ...]]] = {
             MenuItem("Clés", "/ops/cles"),
             MenuItem("Alertes", None),
             MenuItem("Incidents", None),
-            MenuItem("Paiements", None),
+            MenuItem("Paiements", "/ops/paiements"),
         ),
     ),
 }
-PORTALS["security"] = ("Console de sécurité", PORTALS["operator"][1])
+# Security has the operator's console but not its payment runs (the API's /payment-runs too).
+PORTALS["security"] = (
+    "Console de sécurité",
+    tuple(item for item in PORTALS["operator"][1] if item.href != "/ops/paiements"),
+)
 HOMES = {"professional": "/pro/", "amc": "/amc/", "operator": "/ops/", "security": "/ops/"}
 ROLE_NAMES = {
     "professional": "professionnel de santé",
