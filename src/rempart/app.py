@@ -17,6 +17,7 @@ from rempart.errors import Error, IntegrityFailure, RateLimited
 from rempart.fhir import api as fhir_api
 from rempart.fhir import payments as fhir_payments
 from rempart.guard.detection import protection_for
+from rempart.guard.quotas import member_file_quotas
 from rempart.identity import api as identity_api
 from rempart.identity import clients_api
 from rempart.identity.deps import allow
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         app.state.platform = platform or open_platform(settings)
         app.state.recorder = LedgerRecorder(app.state.platform.engine)
         app.state.quotas = protection_for(settings)  # quotas and detection
+        app.state.member_file_quotas = member_file_quotas(app.state.quotas, settings)
         yield
         app.state.recorder.close()
         if platform is None:

@@ -21,6 +21,8 @@ import redis
 from rempart.errors import RateLimited
 from rempart.settings import Settings
 
+QUOTA_KEY = "quota"  # the platform secret keying what is counted: Redis holds no number in clear
+
 
 @dataclass(frozen=True)
 class Limit:
@@ -92,11 +94,11 @@ class Quotas:
     def __init__(
         self, store: QuotaStore, limits: Sequence[Limit], clock: Callable[[], float] = time.time
     ) -> None:
-        self.store, self.limits, self._clock = store, tuple(limits), clock
+        self.store, self.limits, self.clock = store, tuple(limits), clock
 
     def admit(self, owners: dict[str, str], beneficiary: str) -> None:
         """Count ``beneficiary`` for each owner (scope -> id); raise RateLimited when over."""
-        now = int(self._clock())
+        now = int(self.clock())
         added: list[str] = []
         for limit in self.limits:
             window = now // limit.window_seconds
@@ -122,6 +124,13 @@ def limits_from(settings: Settings) -> list[Limit]:
         Limit("professional", 3600, settings.quota_professional_hour),
         Limit("professional", 86400, settings.quota_professional_day),
     ]
+
+
+def member_file_quotas(quotas: Quotas, settings: Settings) -> Quotas:
+    """The limits on the member files an insurer's account opens (different members an hour
+    and a day, the accounts' limits), counted in the same store as ``quotas``."""
+    limits = [limit for limit in limits_from(settings) if limit.scope == "account"]
+    return Quotas(quotas.store, limits, quotas.clock)
 
 
 def quotas_for(settings: Settings) -> Quotas:

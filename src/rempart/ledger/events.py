@@ -23,6 +23,7 @@ class Tag(StrEnum):
     PRIOR_AGREEMENT_CANCELLED = "beneficiary:prior-agreement:cancel"
     PRIOR_AGREEMENT_READ = "beneficiary:prior-agreement:read"
     CLAIM_READ = "beneficiary:claim:read"
+    MEMBER_FILE_READ = "beneficiary:record:read"  # an insurer's staff opened a member's file
     CALCULATION = "beneficiary:calculation:read"
     INVOICE = "beneficiary:invoice:write"
     ACCOUNT_CREATED = "account:create"

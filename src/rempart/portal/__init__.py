@@ -17,6 +17,7 @@ from rempart.errors import Error, IntegrityFailure
 from rempart.portal import (
     account,
     amc,
+    amc_members,
     authenticators,
     ops,
     payments,
@@ -50,6 +51,7 @@ def install(app: FastAPI) -> None:
         pro_claims,
         payments,
         amc,
+        amc_members,
         ops,
     ):
         app.include_router(module.router)

@@ -22,7 +22,7 @@ from rempart.guard.detection import (
     Verdict,
     ask_for,
 )
-from rempart.guard.quotas import Quotas
+from rempart.guard.quotas import QUOTA_KEY, Quotas
 from rempart.guard.signals import Response
 from rempart.identity.auth import Client, Principal
 from rempart.incidents import containment as incident_containment
@@ -35,7 +35,6 @@ from rempart.rights.rules import CLOSED, RightsAnswer, engagement_number, rights
 
 PARIS = ZoneInfo("Europe/Paris")
 ENGAGEMENT_KEY = "engagement"
-QUOTA_KEY = "quota"  # keys the quota counts: Redis holds no card number in clear
 PAST_CARE_DAYS = 730  # a rights check looks back two years at most (the billing delay)
 
 
