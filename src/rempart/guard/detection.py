@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 from sqlalchemy import select
@@ -490,6 +490,44 @@ def alerts_since(sessions: sessionmaker[Session], since: datetime) -> list[dict[
             for a in session.scalars(
                 select(GuardAlert).where(GuardAlert.at >= since).order_by(GuardAlert.at)
             )
+        ]
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """An alert as the console shows it: who, what the detection answered, and its evidence."""
+
+    at: datetime
+    actor: str
+    organisation: str | None
+    response: str
+    reason: str
+    evidence: dict[str, Any]
+
+    @property
+    def findings(self) -> list[dict[str, Any]]:
+        """Each signal with its value, the bound it went beyond, and its grade."""
+        return list(self.evidence.get("findings", []))
+
+    @property
+    def context(self) -> list[str]:
+        return [str(c) for c in self.evidence.get("context", [])]
+
+
+def latest_alerts(
+    sessions: sessionmaker[Session], since: datetime, limit: int = 500
+) -> list[AlertView]:
+    """The alerts raised since ``since``, newest first, at most ``limit``."""
+    with transaction(sessions) as session:
+        rows = session.scalars(
+            select(GuardAlert)
+            .where(GuardAlert.at >= since)
+            .order_by(GuardAlert.at.desc(), GuardAlert.id)
+            .limit(limit)
+        )
+        return [
+            AlertView(a.at, a.actor, a.organisation, a.response, a.reason, json.loads(a.evidence))
+            for a in rows
         ]
 
 

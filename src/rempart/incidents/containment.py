@@ -43,11 +43,7 @@ def _target(
     if name is None:
         raise NotFound(f"name the {kind} to act on")
     if kind == "account":
-        user = session.scalar(
-            select(User).where(User.email_index == email_index(platform, session, name))
-        )
-        if user is None:
-            raise NotFound("no account with this e-mail address")
+        user = _account(platform, session, name)
         return user.id, f"account {user.id}"
     if kind == "professional":
         found = session.scalar(select(Professional.id).where(Professional.am_number == name))
@@ -58,6 +54,26 @@ def _target(
     if tenant is None:
         raise NotFound(f"no active insurer with AMC number {name}")
     return tenant.id, f"insurer {name}"
+
+
+def _account(platform: Platform, session: Session, name: str) -> User:
+    """An account by its e-mail address, or by ``user:<id>`` as the ledger and the guard's
+    alerts name it (the console freezes from an alert without anyone typing an address)."""
+    kind, _, rest = name.partition(":")
+    if kind == "user" and rest:
+        try:
+            found = session.get(User, uuid.UUID(rest))
+        except ValueError:
+            found = None
+        if found is None:
+            raise NotFound("no account with this id")
+        return found
+    user = session.scalar(
+        select(User).where(User.email_index == email_index(platform, session, name))
+    )
+    if user is None:
+        raise NotFound("no account with this e-mail address")
+    return user
 
 
 def freeze(

@@ -52,6 +52,7 @@ class Tag(StrEnum):
     # A transaction wrote business rows: the digests of its integrity-journal blocks.
     ROWS_WRITTEN = "platform:rows:write"
     NOTIFICATION_PREPARED = "incident:notification:prepare"  # identities read for letters
+    NOTIFICATION_DOWNLOADED = "incident:notification:download"  # an insurer took its pack
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from rempart.portal import (
     amc,
     amc_members,
     authenticators,
+    incidents,
     ops,
     payments,
     pro,
@@ -53,6 +54,7 @@ def install(app: FastAPI) -> None:
         amc,
         amc_members,
         ops,
+        incidents,
     ):
         app.include_router(module.router)
     _error_pages(app)

@@ -43,7 +43,7 @@ REASONS = {
     "de votre application.",
 }
 MAX_PASSWORD = 1024  # as the API's schema: beyond, refused without hashing (no CPU exhaustion)
-_RETURN = re.compile(r"/(pro|amc|ops)/[a-z/-]*|/compte/securite")
+_RETURN = re.compile(r"/(pro|amc|ops)/[a-z0-9/-]*|/compte/securite")
 
 
 def _see_other(url: str) -> RedirectResponse:

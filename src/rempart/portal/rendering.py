@@ -72,7 +72,7 @@ PORTALS: dict[str, tuple[str, tuple[MenuItem, ...]]] = {
             MenuItem("Bénéficiaires", "/amc/beneficiaires"),
             MenuItem("Factures", "/amc/factures"),
             MenuItem("Relevés", "/amc/releves"),
-            MenuItem("Incidents", None),
+            MenuItem("Incidents", "/amc/incidents"),
         ),
     ),
     "operator": (
@@ -81,8 +81,8 @@ PORTALS: dict[str, tuple[str, tuple[MenuItem, ...]]] = {
             MenuItem("Gels", "/ops/"),
             MenuItem("Intégrité", "/ops/integrite"),
             MenuItem("Clés", "/ops/cles"),
-            MenuItem("Alertes", None),
-            MenuItem("Incidents", None),
+            MenuItem("Alertes", "/ops/alertes"),
+            MenuItem("Incidents", "/ops/incidents"),
             MenuItem("Paiements", "/ops/paiements"),
         ),
     ),
@@ -264,6 +264,7 @@ TAG_NAMES = {
     "beneficiary:invoice:write": "Facture",
     "account:create": "Création de compte",
     "incident:notification:prepare": "Notification d'incident",
+    "incident:notification:download": "Téléchargement d'un dossier de notification",
 }
 REJECT_NAMES = {
     "UNKNOWN_BENEFICIARY": "bénéficiaire inconnu",
