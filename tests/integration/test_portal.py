@@ -538,7 +538,8 @@ def test_a_long_import_shows_its_progress_then_its_report_to_its_insurer_only(
     job = portal.app.state.import_jobs.get(AMC, uuid.UUID(where.rsplit("/", 1)[1]))  # type: ignore[attr-defined]
     assert job.done.wait(60)
     report = amc.get(where)
-    assert report.status_code == 200 and "Fichier importé" in report.text
+    assert report.status_code == 200
+    assert "Fichier importé" in report.text
     assert re.search(r"<dt>Bénéficiaires ajoutés</dt><dd>390</dd>", report.text)
     secret = add_account(portal.platform, "amc", "gestion@autre.example", amc_number=OTHER_AMC)
     portal.secrets["gestion@autre.example"] = secret

@@ -91,7 +91,8 @@ def password_step(client: TestClient, email: str) -> str:
     )
     assert answer.headers["location"] == "/login/code"
     page = client.get("/login/code")
-    assert 'data-webauthn="login"' in page.text and "/static/webauthn.js" in page.text
+    assert 'data-webauthn="login"' in page.text
+    assert "/static/webauthn.js" in page.text
     return csrf_of(page.text)
 
 
@@ -120,21 +121,24 @@ def test_a_key_registered_on_the_accounts_page_then_signs_in_in_place_of_the_cod
 ) -> None:
     marie = signed_in(app, platform, secrets, MARIE)
     page = marie.get(SECURITY)
-    assert page.status_code == 200 and "Aucune clé de sécurité" in page.text
+    assert page.status_code == 200
+    assert "Aucune clé de sécurité" in page.text
     assert page.headers["content-security-policy"] == CSP
     key = authenticator(platform)
     done = register(marie, key)
     assert done.status_code == 201, done.text
     assert done.json() == {"location": f"{SECURITY}?ok=ajout"}
     listed = marie.get(done.json()["location"])
-    assert "Clé du comptoir" in listed.text and "Clé de sécurité enregistrée" in listed.text
+    assert "Clé du comptoir" in listed.text
+    assert "Clé de sécurité enregistrée" in listed.text
 
     counter = browser(app)
     token = password_step(counter, MARIE)
     signed = key_login(counter, key, token)
     assert signed.status_code == 200, signed.text
     assert signed.json() == {"location": "/pro/"}
-    assert "rempart_session" in signed.cookies and "rempart_mfa" not in counter.cookies
+    assert "rempart_session" in signed.cookies
+    assert "rempart_mfa" not in counter.cookies
     assert counter.get("/pro/", follow_redirects=False).status_code == 200
 
 
@@ -147,7 +151,9 @@ def test_registering_needs_the_form_token_and_a_recent_second_factor(
     assert post_json(marie, "/compte/cles/options", None).status_code == 403
     token = csrf_of(marie.get(SECURITY).text)
     options = post_json(marie, "/compte/cles/options", token).json()
-    forged = post_json(marie, "/compte/cles", None, {"name": "x", "credential": key.create(options)})
+    forged = post_json(
+        marie, "/compte/cles", None, {"name": "x", "credential": key.create(options)}
+    )
     assert forged.status_code == 403
     assert keys_of(platform) == []
     # A session whose second factor is eleven minutes old: the page asks for a code first.
@@ -155,9 +161,11 @@ def test_registering_needs_the_form_token_and_a_recent_second_factor(
         stale = datetime.now(UTC) - timedelta(minutes=11)
         session.execute(update(AuthSession).values(created_at=stale))
     page = marie.get(SECURITY)
-    assert "Confirmez d'abord votre identité" in page.text and 'data-webauthn="register"' not in page.text
+    assert "Confirmez d'abord votre identité" in page.text
+    assert 'data-webauthn="register"' not in page.text
     refused = post_json(marie, "/compte/cles/options", token)
-    assert refused.status_code == 403 and "Confirmez" in refused.json()["message"]
+    assert refused.status_code == 403
+    assert "Confirmez" in refused.json()["message"]
     assert keys_of(platform) == []
 
 
@@ -169,9 +177,11 @@ def test_a_key_without_user_verification_is_refused_with_a_message(
     options = post_json(marie, "/compte/cles/options", token).json()
     unverified = authenticator(platform).create(options, flags=UP)
     answer = post_json(marie, "/compte/cles", token, {"name": "x", "credential": unverified})
-    assert answer.status_code == 422 and "vérifier votre identité" in answer.json()["message"]
+    assert answer.status_code == 422
+    assert "vérifier votre identité" in answer.json()["message"]
     garbled = post_json(marie, "/compte/cles", token, {"name": "x", "credential": {"id": 1}})
-    assert garbled.status_code == 422 and garbled.json()["message"]
+    assert garbled.status_code == 422
+    assert garbled.json()["message"]
     assert keys_of(platform) == []
 
 
@@ -184,7 +194,8 @@ def test_a_bad_answer_opens_nothing_counts_as_a_failure_and_says_nothing_of_the_
     phished = browser(app)
     token = password_step(phished, MARIE)
     relayed = key_login(phished, key, token, origin="https://rempart.example.evil")
-    assert relayed.status_code == 401 and "rempart_session" not in relayed.cookies
+    assert relayed.status_code == 401
+    assert "rempart_session" not in relayed.cookies
     assert failures(platform) == before + 1
     assert phished.get("/pro/", follow_redirects=False).headers["location"] == "/login"
     # Paul has no key, and a browser without a pending login has nothing: both get the same

@@ -47,7 +47,7 @@ HTMX_CONFIG = {
 @dataclass(frozen=True)
 class MenuItem:
     label: str
-    href: str | None  # None: not there yet ("bientôt")
+    href: str
 
 
 PORTALS: dict[str, tuple[str, tuple[MenuItem, ...]]] = {
