@@ -11,7 +11,6 @@ who billed on its name. The list names no patient, so it records no access event
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from datetime import date, datetime
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
+from rempart import cursors
 from rempart.claims.models import Invoice, InvoiceLine
 from rempart.db import transaction
 from rempart.errors import Forbidden, InvalidInput
@@ -73,7 +73,7 @@ def list_invoices(
     amc_number = _insurer(caller)
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"must be between 1 and {MAX_PAGE}", field="limit")
-    cursor = _parse_cursor(before) if before else None
+    cursor = cursors.decode(before) if before else None
     with transaction(platform.sessions) as session:
         query = _listed(amc_number)
         if cursor is not None:
@@ -86,7 +86,10 @@ def list_invoices(
             )
         found = _views(session, query.limit(limit + 1))
     more, found = len(found) > limit, found[:limit]
-    return InvoicesPage(tuple(found), _cursor(found[-1]) if more and found else None)
+    return InvoicesPage(
+        tuple(found),
+        cursors.encode(found[-1].submitted_at, found[-1].id) if more and found else None,
+    )
 
 
 def billed_for(
@@ -161,20 +164,3 @@ def _summaries(session: Session, rows: Sequence[tuple[Invoice, str]]) -> list[In
             )
         )
     return found
-
-
-def _cursor(invoice: InsurerInvoice) -> str:
-    raw = f"{invoice.submitted_at.isoformat()}|{invoice.id.hex}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, _, ident = raw.partition("|")
-        parsed = datetime.fromisoformat(at), uuid.UUID(hex=ident)
-    except ValueError:
-        raise InvalidInput("is not a cursor this page gave", field="before") from None
-    if parsed[0].tzinfo is None:
-        raise InvalidInput("is not a cursor this page gave", field="before")
-    return parsed

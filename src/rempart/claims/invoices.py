@@ -5,7 +5,6 @@ The use cases of the API; the batch path they share with file ingestion is ``cla
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -14,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from rempart import cursors
 from rempart.claims import prior_agreements, state
 from rempart.claims.batch import (
     Biller,
@@ -174,7 +174,7 @@ def list_invoices(
         raise Forbidden("this professional may not bill")
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"must be between 1 and {MAX_PAGE}", field="limit")
-    cursor = _parse_cursor(before) if before else None
+    cursor = cursors.decode(before) if before else None
     query = select(Invoice).where(Invoice.professional_id == caller.professional_id)
     if cursor is not None:
         at, last_id = cursor
@@ -204,7 +204,9 @@ def list_invoices(
         )
         for row in rows
     )
-    return InvoicePage(summaries, _cursor(rows[-1]) if more and rows else None)
+    return InvoicePage(
+        summaries, cursors.encode(rows[-1].submitted_at, rows[-1].id) if more and rows else None
+    )
 
 
 def _lines(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[InvoiceLine]]:
@@ -234,23 +236,6 @@ def _as_billed(line: InvoiceLine) -> Line:
         line.price_limit,
         line.item_type,
     )
-
-
-def _cursor(row: Invoice) -> str:
-    raw = f"{row.submitted_at.isoformat()}|{row.id.hex}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, _, ident = raw.partition("|")
-        parsed = datetime.fromisoformat(at), uuid.UUID(hex=ident)
-    except ValueError:
-        raise InvalidInput("is not a cursor this service gave", field="before") from None
-    if parsed[0].tzinfo is None:
-        raise InvalidInput("is not a cursor this service gave", field="before")
-    return parsed
 
 
 def _owned(session: Session, caller: Principal, invoice_id: uuid.UUID) -> Invoice:

@@ -44,6 +44,7 @@ from datetime import date, datetime
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from rempart import cursors
 from rempart.claims import state
 from rempart.claims.engine import (
     Adjudication,
@@ -458,7 +459,7 @@ def list_prior_agreements(
     """The caller's agreements, newest first, ``limit`` at most, after the cursor ``before``."""
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"must be between 1 and {MAX_PAGE}", field="limit")
-    cursor = _parse_cursor(before) if before else None
+    cursor = cursors.decode(before) if before else None
     now = utcnow()
     with transaction(platform.sessions) as session:
         state.lock(session, ())  # SQLite: this transaction writes the access events
@@ -484,7 +485,7 @@ def list_prior_agreements(
         views = _views(session, rows, now.astimezone(PARIS).date())
         # Each agreement listed is a read of its patient's data: one event each.
         append_events(session, [_read_event(caller, client, now, row) for row in rows])
-    next_cursor = _cursor(rows[-1]) if more and rows else None
+    next_cursor = cursors.encode(rows[-1].created_at, rows[-1].id) if more and rows else None
     return Page(tuple(views), next_cursor)
 
 
@@ -671,23 +672,6 @@ def status_of(row: PriorAgreement, today: date) -> str:
     if row.status == GRANTED and row.valid_until < today:
         return "expired"
     return row.status
-
-
-def _cursor(row: PriorAgreement) -> str:
-    raw = f"{row.created_at.isoformat()}|{row.id.hex}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _parse_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, _, ident = raw.partition("|")
-        parsed = datetime.fromisoformat(at), uuid.UUID(hex=ident)
-    except ValueError:
-        raise InvalidInput("is not a cursor this API gave", field="before") from None
-    if parsed[0].tzinfo is None:
-        raise InvalidInput("is not a cursor this API gave", field="before")
-    return parsed
 
 
 def _read_event(
