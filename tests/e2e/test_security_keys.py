@@ -8,16 +8,20 @@ http://localhost:PORT, and the settings say so (the rp id and origin follow publ
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, expect
 
+from rempart.identity.services import add_user
 from rempart.platform import Platform
 from rempart.settings import Settings
 from tests.e2e.conftest import Tab, free_port, serving
 from tests.e2e.test_portals import PRO, sign_in_page, world
-from tests.support import PASSWORD
+from tests.support import PASSWORD, PHARMACIST_AM
+
+NEWCOMER = "lea@pharmacie.example"
 
 
 @pytest.fixture
@@ -88,4 +92,28 @@ def test_a_pharmacist_registers_a_security_key_then_signs_in_with_it(
     tab.shot("login-cle")
     page.get_by_role("button", name="Utiliser ma clé de sécurité").click()
     expect(page).to_have_url(tab.base + "/pro/")
+    expect(page.get_by_role("heading", name="Vérifier les droits d'un patient")).to_be_visible()
+
+
+def test_a_newcomer_enrols_with_a_security_key_instead_of_the_app(
+    key_tab: Tab, platform: Platform
+) -> None:
+    tab, page = key_tab, key_tab.page
+    world(platform)
+    created = add_user(platform, "professional", NEWCOMER, actor="t", am_number=PHARMACIST_AM)
+    assert created.enrolment_code
+    tab.go("/enrol")
+    page.get_by_label("Code d'activation").fill(created.enrolment_code)
+    page.get_by_role("button", name="Continuer").click()
+    page.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
+    page.get_by_label("Le même mot de passe, une seconde fois").fill(PASSWORD)
+    page.get_by_label("Nom de la clé").fill("Clé de Léa")
+    tab.shot("enrol-cle")
+    page.get_by_role("button", name="Activer mon compte avec ma clé").click()
+    expect(page).to_have_url(re.compile(r"/login\?raison=active$"))
+
+    page.get_by_label("Adresse e-mail").fill(NEWCOMER)
+    page.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Continuer").click()
+    page.get_by_role("button", name="Utiliser ma clé de sécurité").click()
     expect(page.get_by_role("heading", name="Vérifier les droits d'un patient")).to_be_visible()

@@ -47,6 +47,8 @@ PUBLIC = {
     "/login/cle/options",
     "/login/cle",
     "/enrol",
+    "/enrol/cle/options",
+    "/enrol/cle",
     "/enrol/finaliser",
 }
 

@@ -15,11 +15,13 @@ from sqlalchemy import select, update
 
 from rempart.app import create_app
 from rempart.db import transaction
-from rempart.identity.models import AuthSession, WebAuthnCredential
+from rempart.identity.models import AuthSession, User, WebAuthnCredential
+from rempart.identity.services import add_user
 from rempart.ledger.models import LedgerEntry
 from rempart.platform import Platform
 from rempart.portal.security import CSP
 from tests.support import (
+    AMC,
     OPTICIAN_AM,
     PASSWORD,
     PHARMACIST_AM,
@@ -227,3 +229,120 @@ def test_a_key_is_removed_by_its_owner_only(
     )
     assert removed.headers["location"] == f"{SECURITY}?ok=retrait"
     assert keys_of(platform) == []
+
+
+def enrol_page_token(client: TestClient, code: str) -> str:
+    token = csrf_of(client.get("/enrol").text)
+    page = client.post("/enrol", data={"code": code, "csrf": token})
+    assert 'data-webauthn="enrol"' in page.text
+    return csrf_of(page.text)
+
+
+def test_a_person_enrols_with_a_key_in_place_of_the_app_then_uses_it_for_everything(
+    app: object, platform: Platform
+) -> None:
+    created = add_user(
+        platform, "professional", "lea@pharmacie.example", actor="t", am_number=PHARMACIST_AM
+    )
+    assert created.enrolment_code
+    code = created.enrolment_code
+    newcomer = browser(app)
+    token = enrol_page_token(newcomer, code)
+    key = authenticator(platform)
+    started = post_json(newcomer, "/enrol/cle/options", token, {"code": code})
+    assert started.status_code == 200, started.text
+    options, ticket = started.json()["options"], started.json()["ticket"]
+    body = {
+        "code": code,
+        "password": PASSWORD,
+        "password2": PASSWORD,
+        "ticket": ticket,
+        "name": "Clé de Léa",
+        "credential": key.create(options),
+    }
+    weak = post_json(
+        newcomer, "/enrol/cle", token, body | {"password": "azertyuiop", "password2": "azertyuiop"}
+    )
+    assert weak.status_code == 422
+    assert "Mot de passe refusé" in weak.json()["message"]
+    done = post_json(newcomer, "/enrol/cle", token, body)
+    assert done.status_code == 200, done.text
+    assert done.json() == {"location": "/login?raison=active"}
+    assert keys_of(platform) == ["Clé de Léa"]
+    with platform.sessions() as session:
+        user = session.scalars(select(User).where(User.id == created.user_id)).one()
+        assert user.totp_secret_enc is None
+        assert user.enrolment_hash is None
+    spent = post_json(newcomer, "/enrol/cle/options", token, {"code": code})
+    assert spent.status_code == 422
+
+    # She signs in with the key, and confirms her session with it before a sensitive change.
+    counter = browser(app)
+    assert (
+        key_login(counter, key, password_step(counter, "lea@pharmacie.example")).status_code == 200
+    )
+    with transaction(platform.sessions) as session:
+        stale = datetime.now(UTC) - timedelta(minutes=11)
+        session.execute(update(AuthSession).values(created_at=stale))
+    page = counter.get(SECURITY)
+    assert 'data-webauthn="step-up"' in page.text
+    token = csrf_of(page.text)
+    options = post_json(counter, "/compte/confirmer/cle/options", token)
+    assert options.status_code == 200, options.text
+    answer = {"credential": key.get(options.json()), "back": SECURITY}
+    confirmed = post_json(counter, "/compte/confirmer/cle", token, answer)
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json() == {"location": SECURITY}
+    assert 'data-webauthn="register"' in counter.get(SECURITY).text  # fresh again
+
+
+def test_an_enrolment_key_must_answer_its_own_ticket_in_time(
+    app: object, platform: Platform
+) -> None:
+    created = add_user(platform, "amc", "paul@mutuelle.example", actor="t", amc_number=AMC)
+    assert created.enrolment_code
+    code = created.enrolment_code
+    newcomer = browser(app)
+    token = enrol_page_token(newcomer, code)
+    started = post_json(newcomer, "/enrol/cle/options", token, {"code": code}).json()
+    key = authenticator(platform)
+    body = {
+        "code": code,
+        "password": PASSWORD,
+        "password2": PASSWORD,
+        "name": "x",
+        "credential": key.create(started["options"]),
+    }
+    nonce, _, expires = started["ticket"].rpartition(".")
+    for ticket in (f"{nonce}x.{expires}", f"{nonce}.{int(expires) - 600}", "", "a.b"):
+        refused = post_json(newcomer, "/enrol/cle", token, body | {"ticket": ticket})
+        assert refused.status_code == 422, ticket
+    no_token = post_json(newcomer, "/enrol/cle", None, body | {"ticket": started["ticket"]})
+    assert no_token.status_code == 403
+    assert keys_of(platform) == []
+    unverified = key.create(started["options"], flags=UP)
+    body |= {"ticket": started["ticket"], "credential": unverified}
+    assert post_json(newcomer, "/enrol/cle", token, body).status_code == 422
+    assert keys_of(platform) == []
+
+
+def test_a_step_up_by_key_refused_counts_as_a_failure_and_never_returns_elsewhere(
+    app: object, platform: Platform, secrets: dict[str, str]
+) -> None:
+    marie = signed_in(app, platform, secrets, MARIE)
+    key = authenticator(platform)
+    assert register(marie, key).status_code == 201
+    token = csrf_of(marie.get(SECURITY).text)
+    before = failures(platform)
+    options = post_json(marie, "/compte/confirmer/cle/options", token).json()
+    relayed = key.get(options, origin="https://rempart.example.evil")
+    refused = post_json(marie, "/compte/confirmer/cle", token, {"credential": relayed})
+    assert refused.status_code == 422
+    assert failures(platform) == before + 1
+    options = post_json(marie, "/compte/confirmer/cle/options", token).json()
+    answer = {"credential": key.get(options), "back": "//evil.example/"}
+    confirmed = post_json(marie, "/compte/confirmer/cle", token, answer)
+    assert confirmed.json() == {"location": "/pro/"}
+    paul = signed_in(app, platform, secrets, PAUL)  # no key: nothing to confirm with
+    paul_token = csrf_of(paul.get(SECURITY).text)
+    assert post_json(paul, "/compte/confirmer/cle/options", paul_token).status_code == 404

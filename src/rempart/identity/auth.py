@@ -310,6 +310,36 @@ def _organisation(session: Session, user: User) -> str | None:
 STEP_UP = timedelta(minutes=10)
 
 
+def person_of(principal: Principal) -> uuid.UUID:
+    """The account behind a person's session (billing software has none)."""
+    kind, _, ident = principal.actor.partition(":")
+    if kind != "user":
+        raise Forbidden("this is for a person's session")
+    return uuid.UUID(ident)
+
+
+def stepped_up(
+    session: Session, auth: AuthSession, principal: Principal, client: Client, now: datetime
+) -> None:
+    """A second factor given again within a session (a code or a key): it counts as fresh."""
+    auth.created_at = now
+    append_events(
+        session,
+        [
+            AccessEvent(
+                at=now,
+                tag=Tag.LOGIN_SUCCESS,
+                actor=principal.actor,
+                outcome="step-up",
+                purpose="login",
+                organisation=principal.organisation,
+                ip=client.ip,
+                user_agent=client.user_agent,
+            )
+        ],
+    )
+
+
 def recent_person(principal: Principal, now: datetime) -> uuid.UUID:
     """The account of a person who gave a second factor less than ``STEP_UP`` ago: what every
     sensitive change (keys, second factors, containment) requires. Neither billing software nor

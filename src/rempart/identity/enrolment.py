@@ -2,19 +2,24 @@
 ``rempart users add`` printed, step-up (a fresh second factor within a session), the key of the
 portals' form tokens, logins from devices never seen before, and the account's own e-mail.
 
-Enrolment sets the password (the policy of ``password_rules``, argon2id) and the TOTP secret
-(RFC 6238) together, and only once the person has proved with a first code that their
-authenticator app holds the secret: an account is never left with a password and no second
-factor. The code is spent by the enrolment; only its SHA-256 was ever stored.
+Enrolment sets the password (the policy of ``password_rules``, argon2id) together with the
+second factor, and only once the person has proved they hold it: the TOTP secret (RFC 6238) by
+a first code of their app, or a security key (WebAuthn) by its answer. An account is never left
+with a password and no second factor. The code is spent by the enrolment; only its SHA-256 was
+ever stored.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
+import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,11 +32,14 @@ from rempart.identity.auth import (
     Client,
     PendingLogin,
     Principal,
+    person_of,
     second_factor_failed,
+    stepped_up,
 )
 from rempart.identity.models import AuthSession, User
 from rempart.identity.password_rules import password_problem
 from rempart.identity.services import password_hasher
+from rempart.identity.webauthn import CHALLENGE_LIFETIME, creation_options, new_credential
 from rempart.ledger.events import AccessEvent, Tag
 from rempart.ledger.services import append_events
 from rempart.platform import Platform
@@ -106,11 +114,7 @@ def complete_enrolment(
     secret = totp_secret.strip().upper()
     with transaction(platform.sessions) as session:
         user = _pending(session, code, now, lock=True)
-        email = _email(platform, session, user)
-        local = email.split("@")[0]
-        problem = password_problem(password, [local, *re.split(r"[._+-]", local)])
-        if problem:
-            raise InvalidInput(problem, field="password")
+        hashed = _password_hash(platform, session, user, password)
         if not _SECRET.fullmatch(secret):
             raise InvalidInput("is not a base32 secret of at least 160 bits", field="totp_secret")
         step = totp.accepted_step(secret, first_code.strip(), now, None)
@@ -119,33 +123,100 @@ def complete_enrolment(
                 "is not the code the authenticator app shows now for this secret", field="totp"
             )
         cipher = platform.keyring.cipher(session, PLATFORM_SCOPE)
-        user.password_hash = password_hasher(platform.settings).hash(password)
         user.totp_secret_enc = cipher.seal("users", "totp_secret", user.id.hex, secret)
         user.totp_last_step = step  # the code that confirmed the enrolment is spent too
-        user.enrolment_hash = user.enrolment_expires_at = None
-        user.failed_logins, user.locked_until = 0, None
-        append_events(
-            session,
-            [
-                AccessEvent(
-                    at=now,
-                    tag=Tag.ACCOUNT_ENROLLED,
-                    actor=f"user:{user.id}",
-                    outcome="enrolled",
-                    purpose="password and totp",
-                    ip=client.ip,
-                    user_agent=client.user_agent,
-                )
-            ],
-        )
+        _enrolled(session, user, hashed, "password and totp", now, client)
         return user.id
 
 
-def _person(principal: Principal) -> uuid.UUID:
-    kind, _, ident = principal.actor.partition(":")
-    if kind != "user":
-        raise Forbidden("this is for a person's session")
-    return uuid.UUID(ident)
+# Enrolment with a security key (WebAuthn) in place of the app. No session exists yet to keep
+# a challenge for: it is derived from the enrolment code and a random, expiring ticket that the
+# page sends back. Only the holder of the code can use it, and only until the code is spent.
+
+KEY_ENROLMENT = "webauthn-enrolment"  # the platform secret those challenges are derived under
+
+
+@dataclass(frozen=True)
+class KeyEnrolment:
+    options: dict[str, Any]  # PublicKeyCredentialCreationOptions, JSON
+    ticket: str  # sent back with the key's answer
+
+
+def start_key_enrolment(platform: Platform, code: str) -> KeyEnrolment:
+    """Creation options for the person holding ``code``; changes nothing."""
+    now = utcnow()
+    expires = int((now + CHALLENGE_LIFETIME).timestamp())
+    ticket = f"{secrets.token_urlsafe(16)}.{expires}"
+    with transaction(platform.sessions) as session:
+        user = _pending(session, code, now)
+        email = _email(platform, session, user)
+        challenge = _key_challenge(platform, session, code, ticket)
+        return KeyEnrolment(creation_options(platform, user.id, email, challenge), ticket)
+
+
+def complete_key_enrolment(
+    platform: Platform,
+    code: str,
+    password: str,
+    ticket: str,
+    credential: Mapping[str, Any],
+    key_name: str,
+    client: Client,
+) -> uuid.UUID:
+    """Set the password of the account behind ``code`` and keep its first security key, once the
+    key answered the challenge of ``ticket``; the enrolment code is spent."""
+    now = utcnow()
+    key_name = key_name.strip()
+    if not 1 <= len(key_name) <= 100:
+        raise InvalidInput("must be 1 to 100 characters", field="name")
+    with transaction(platform.sessions) as session:
+        user = _pending(session, code, now, lock=True)
+        hashed = _password_hash(platform, session, user, password)
+        _, _, expires = ticket.rpartition(".")
+        live = expires.isdigit() and int(expires) > now.timestamp()
+        challenge = _key_challenge(platform, session, code, ticket) if live else None
+        added = new_credential(platform, session, user.id, credential, challenge, key_name, now)
+        if isinstance(added, Error):
+            raise added
+        _enrolled(session, user, hashed, "password and security key", now, client)
+        return user.id
+
+
+def _key_challenge(platform: Platform, session: Session, code: str, ticket: str) -> bytes:
+    key = platform.keyring.platform_secret(session, KEY_ENROLMENT)
+    return hmac.digest(key, _code_hash(code) + b"|" + ticket.encode(), "sha256")
+
+
+def _password_hash(platform: Platform, session: Session, user: User, password: str) -> str:
+    """The new password, hashed, if the policy accepts it for this person."""
+    local = _email(platform, session, user).split("@")[0]
+    problem = password_problem(password, [local, *re.split(r"[._+-]", local)])
+    if problem:
+        raise InvalidInput(problem, field="password")
+    return password_hasher(platform.settings).hash(password)
+
+
+def _enrolled(
+    session: Session, user: User, password_hash: str, factors: str, now: datetime, client: Client
+) -> None:
+    """The account is usable: its password set, its code spent, on the record."""
+    user.password_hash = password_hash
+    user.enrolment_hash = user.enrolment_expires_at = None
+    user.failed_logins, user.locked_until = 0, None
+    append_events(
+        session,
+        [
+            AccessEvent(
+                at=now,
+                tag=Tag.ACCOUNT_ENROLLED,
+                actor=f"user:{user.id}",
+                outcome="enrolled",
+                purpose=factors,
+                ip=client.ip,
+                user_agent=client.user_agent,
+            )
+        ],
+    )
 
 
 def confirm_second_factor(
@@ -154,7 +225,7 @@ def confirm_second_factor(
     """A TOTP code given again within a session (step-up): the session counts as freshly
     authenticated, which sensitive changes require (``auth.recent_person``). Wrong codes count
     toward the account's lockout, and five end the session, as at login."""
-    user_id = _person(principal)
+    user_id = person_of(principal)
     now = utcnow()
     outcome: Error | None = None
     with transaction(platform.sessions) as session:
@@ -174,22 +245,7 @@ def confirm_second_factor(
             outcome = InvalidInput("is not the code your application shows now", field="code")
         else:
             user.totp_last_step = step
-            auth.created_at = now
-            append_events(
-                session,
-                [
-                    AccessEvent(
-                        at=now,
-                        tag=Tag.LOGIN_SUCCESS,
-                        actor=principal.actor,
-                        outcome="step-up",
-                        purpose="login",
-                        organisation=principal.organisation,
-                        ip=client.ip,
-                        user_agent=client.user_agent,
-                    )
-                ],
-            )
+            stepped_up(session, auth, principal, client, now)
     if outcome is not None:
         raise outcome
 
@@ -202,7 +258,7 @@ def form_key(platform: Platform) -> bytes:
 
 def own_email(platform: Platform, principal: Principal) -> str:
     """The address of the person behind a session (to name their account for containment)."""
-    user_id = _person(principal)
+    user_id = person_of(principal)
     with transaction(platform.sessions) as session:
         user = session.get(User, user_id)
         if user is None:
@@ -224,7 +280,7 @@ def logins_from_new_devices(platform: Platform, principal: Principal) -> list[De
     """Logins of this account from a device never seen before them, since this device's previous
     login (at most ``NEW_DEVICE_DAYS`` back): what the person is asked to recognise. The account's
     first login is no news; the current login is included when its own device is new."""
-    user_id = _person(principal)
+    user_id = person_of(principal)
     now = utcnow()
     with transaction(platform.sessions) as session:
         rows = list(

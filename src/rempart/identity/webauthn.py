@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -45,7 +45,7 @@ from webauthn.registration.verify_registration_response import VerifiedRegistrat
 
 from rempart.crypto.keyring import PLATFORM_SCOPE
 from rempart.db import transaction, utcnow
-from rempart.errors import Conflict, Error, IntegrityFailure, InvalidInput, NotFound
+from rempart.errors import Conflict, Error, Forbidden, IntegrityFailure, InvalidInput, NotFound
 from rempart.identity.auth import (
     AuthenticationFailed,
     Client,
@@ -54,8 +54,10 @@ from rempart.identity.auth import (
     Principal,
     open_session,
     pending_login,
+    person_of,
     recent_person,
     second_factor_failed,
+    stepped_up,
 )
 from rempart.identity.models import AuthSession, User, WebAuthnChallenge, WebAuthnCredential
 from rempart.integrity import journal
@@ -99,7 +101,6 @@ def registration_options(platform: Platform, principal: Principal) -> dict[str, 
     """PublicKeyCredentialCreationOptions for this person; the challenge is kept for the session."""
     now = utcnow()
     user_id = recent_person(principal, now)
-    settings = platform.settings
     with transaction(platform.sessions) as session:
         user = session.get(User, user_id)
         assert user is not None  # the session's owner was checked by authenticate()
@@ -108,21 +109,35 @@ def registration_options(platform: Platform, principal: Principal) -> dict[str, 
             raise Conflict(f"an account has at most {MAX_CREDENTIALS} authenticators")
         session.get(AuthSession, principal.session_id, with_for_update=True)  # one at a time
         cipher = platform.keyring.cipher(session, PLATFORM_SCOPE)
-        options = generate_registration_options(
-            rp_id=settings.resolved_webauthn_rp_id,
-            rp_name=RP_NAME,
-            # The person's own address, shown by their authenticator; the handle is opaque.
-            user_name=cipher.open("users", "email", user.id.hex, user.email_enc),
-            user_id=user.id.bytes,
-            challenge=_new_challenge(session, principal.session_id, REGISTER, now),
-            timeout=int(CHALLENGE_LIFETIME.total_seconds() * 1000),
-            authenticator_selection=AuthenticatorSelectionCriteria(
-                # A second factor after a password: the key need not be discoverable.
-                resident_key=ResidentKeyRequirement.DISCOURAGED,
-                user_verification=UserVerificationRequirement.REQUIRED,
-            ),
-            exclude_credentials=[_descriptor(c) for c in existing],
-        )
+        email = cipher.open("users", "email", user.id.hex, user.email_enc)
+        challenge = _new_challenge(session, principal.session_id, REGISTER, now)
+        return creation_options(platform, user.id, email, challenge, existing)
+
+
+def creation_options(
+    platform: Platform,
+    user_id: uuid.UUID,
+    email: str,
+    challenge: bytes,
+    existing: Sequence[WebAuthnCredential] = (),
+) -> dict[str, Any]:
+    """PublicKeyCredentialCreationOptions (JSON) for a person and a challenge."""
+    settings = platform.settings
+    options = generate_registration_options(
+        rp_id=settings.resolved_webauthn_rp_id,
+        rp_name=RP_NAME,
+        # The person's own address, shown by their authenticator; the handle is opaque.
+        user_name=email,
+        user_id=user_id.bytes,
+        challenge=challenge,
+        timeout=int(CHALLENGE_LIFETIME.total_seconds() * 1000),
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            # A second factor after a password: the key need not be discoverable.
+            resident_key=ResidentKeyRequirement.DISCOURAGED,
+            user_verification=UserVerificationRequirement.REQUIRED,
+        ),
+        exclude_credentials=[_descriptor(c) for c in existing],
+    )
     return options_to_json_dict(options)
 
 
@@ -139,35 +154,52 @@ def register(
     with transaction(platform.sessions) as session:  # commits the spent challenge, even on failure
         session.get(AuthSession, principal.session_id, with_for_update=True)
         challenge = _spend_challenge(session, principal.session_id, REGISTER, credential, now)
-        verified = _verified_registration(platform, credential, challenge)
-        if verified is None:
-            outcome = RegistrationFailed()
-        elif len(_credentials(session, user_id)) >= MAX_CREDENTIALS:
-            outcome = Conflict(f"an account has at most {MAX_CREDENTIALS} authenticators")
-        elif session.scalar(
-            select(WebAuthnCredential.id).where(
-                WebAuthnCredential.credential_id == verified.credential_id
-            )
-        ):
-            outcome = Conflict("this authenticator is already registered")
+        added = new_credential(platform, session, user_id, credential, challenge, name, now)
+        if isinstance(added, WebAuthnCredential):
+            _record(session, Tag.WEBAUTHN_REGISTERED, principal, "registered", added.id, now)
+            outcome = _view(added)
         else:
-            row = WebAuthnCredential(
-                id=uuid.uuid4(),
-                user_id=user_id,
-                credential_id=verified.credential_id,
-                public_key=verified.credential_public_key,
-                sign_count=verified.sign_count,
-                transports=_transports(credential),
-                name=name,
-                created_at=now,
-            )
-            session.add(row)
-            session.flush()
-            _record(session, Tag.WEBAUTHN_REGISTERED, principal, "registered", row.id, now)
-            outcome = _view(row)
+            outcome = added
     if isinstance(outcome, Error):
         raise outcome
     return outcome
+
+
+def new_credential(
+    platform: Platform,
+    session: Session,
+    user_id: uuid.UUID,
+    credential: Mapping[str, Any],
+    challenge: bytes | None,
+    name: str,
+    now: datetime,
+) -> WebAuthnCredential | Error:
+    """The person's new authenticator, kept, if the browser's answer to ``challenge`` is valid;
+    else why not."""
+    verified = _verified_registration(platform, credential, challenge)
+    if verified is None:
+        return RegistrationFailed()
+    if len(_credentials(session, user_id)) >= MAX_CREDENTIALS:
+        return Conflict(f"an account has at most {MAX_CREDENTIALS} authenticators")
+    if session.scalar(
+        select(WebAuthnCredential.id).where(
+            WebAuthnCredential.credential_id == verified.credential_id
+        )
+    ):
+        return Conflict("this authenticator is already registered")
+    row = WebAuthnCredential(
+        id=uuid.uuid4(),
+        user_id=user_id,
+        credential_id=verified.credential_id,
+        public_key=verified.credential_public_key,
+        sign_count=verified.sign_count,
+        transports=_transports(credential),
+        name=name,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
 
 
 def _verified_registration(
@@ -257,6 +289,56 @@ def complete_webauthn(
     if granted is None:
         raise AuthenticationFailed()
     return granted
+
+
+# Step-up: a key's answer within a session, in place of a code (sensitive changes need one).
+# The challenge is the session's "login" one: a login's challenge belongs to a session still
+# waiting for its second factor, a step-up's to one already open, so neither serves the other.
+
+
+def step_up_options(platform: Platform, principal: Principal) -> dict[str, Any]:
+    """PublicKeyCredentialRequestOptions for confirming this session with one of its keys."""
+    now = utcnow()
+    user_id = person_of(principal)
+    with transaction(platform.sessions) as session:
+        auth = session.get(AuthSession, principal.session_id, with_for_update=True)
+        credentials = _credentials(session, user_id)
+        if auth is None or auth.revoked_at is not None or not credentials:
+            raise NotFound("no security key on this account")
+        options = generate_authentication_options(
+            rp_id=platform.settings.resolved_webauthn_rp_id,
+            challenge=_new_challenge(session, auth.id, LOGIN, now),
+            timeout=int(CHALLENGE_LIFETIME.total_seconds() * 1000),
+            allow_credentials=[_descriptor(c) for c in credentials],
+            user_verification=UserVerificationRequirement.REQUIRED,
+        )
+    return options_to_json_dict(options)
+
+
+def confirm_step_up(
+    platform: Platform, principal: Principal, credential: Mapping[str, Any], client: Client
+) -> None:
+    """A key's answer within a session: the session counts as freshly authenticated. A refused
+    answer counts toward the lockout, as a wrong code does."""
+    now = utcnow()
+    user_id = person_of(principal)
+    refused = False
+    with transaction(platform.sessions) as session:
+        auth = session.get(AuthSession, principal.session_id, with_for_update=True)
+        user = session.get(User, user_id, with_for_update=True)
+        if auth is None or user is None or auth.revoked_at is not None:
+            raise Forbidden("this session has ended: sign in again")
+        pending = PendingLogin(auth, user)
+        checked = _check_assertion(platform, session, pending, credential, now)
+        if isinstance(checked, str):
+            second_factor_failed(platform, session, pending, now, client, outcome=checked)
+            refused = True
+        else:
+            stored, count = checked
+            stored.sign_count, stored.last_used_at = count, now
+            stepped_up(session, auth, principal, client, now)
+    if refused:
+        raise InvalidInput("the security key's answer was refused", field="credential")
 
 
 def _check_assertion(

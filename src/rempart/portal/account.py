@@ -236,8 +236,7 @@ PASSWORD_REASONS = {
 def step_up(
     request: Request, caller: Person, form: FormDep, platform: PlatformDep, client: ClientDep
 ) -> Response:
-    back = text(form, "retour", 100)
-    back = back if _RETURN.fullmatch(back) else HOMES[caller.role]
+    back = back_to(text(form, "retour", 100), caller)
     try:
         enrolment.confirm_second_factor(platform, caller, text(form, "code", 20), client)
     except InvalidInput:
@@ -266,6 +265,11 @@ def not_me(request: Request, caller: Person, platform: PlatformDep) -> Response:
     clear_cookie(response, request, SESSION)
     clear_cookie(response, request, NOTICE)
     return response
+
+
+def back_to(back: str, caller: auth.Principal) -> str:
+    """Where a step-up returns: a page of the portals, never another site; else home."""
+    return back if _RETURN.fullmatch(back) else HOMES[caller.role]
 
 
 def fresh(principal: auth.Principal) -> bool:

@@ -18,12 +18,18 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from rempart.errors import Conflict, Error
-from rempart.identity import auth, webauthn
+from rempart.errors import Conflict, Error, InvalidInput
+from rempart.identity import auth, enrolment, webauthn
 from rempart.identity.deps import ClientDep, PlatformDep
 from rempart.identity.models import ROLES
 from rempart.identity.schemas import AssertionCredential, RegistrationCredential, Strict
-from rempart.portal.account import fresh, keep_session
+from rempart.portal.account import (
+    MAX_PASSWORD,
+    PASSWORD_REASONS,
+    back_to,
+    fresh,
+    keep_session,
+)
 from rempart.portal.rendering import HOMES, problem_of, render
 from rempart.portal.security import MFA, Anonymous, page, read_cookie
 
@@ -35,6 +41,11 @@ OK = {
     "retrait": "Clé de sécurité retirée.",
 }
 REFUSED = "Clé refusée : réessayez, ou saisissez le code de votre application."
+CODE_REFUSED = "Ce code d'activation n'est pas valable, a déjà servi ou a expiré."
+KEY_REFUSED = (
+    "Votre clé n'a pas été acceptée : elle doit vérifier votre identité (code ou empreinte) "
+    "et répondre pour ce site, dans les 5 minutes."
+)
 
 
 class NewKey(Strict):
@@ -44,6 +55,24 @@ class NewKey(Strict):
 
 class KeyLogin(Strict):
     credential: AssertionCredential
+
+
+class KeyStepUp(Strict):
+    credential: AssertionCredential
+    back: str = Field(default="", max_length=100)
+
+
+class EnrolmentCode(Strict):
+    code: str = Field(min_length=1, max_length=100)
+
+
+class KeyEnrolment(Strict):
+    code: str = Field(min_length=1, max_length=100)
+    password: str = Field(max_length=MAX_PASSWORD)
+    password2: str = Field(max_length=MAX_PASSWORD)
+    ticket: str = Field(max_length=100)
+    name: str = Field(min_length=1, max_length=100)
+    credential: RegistrationCredential
 
 
 def _security_page(
@@ -105,10 +134,79 @@ def _json_problem(exc: Error) -> JSONResponse:
     messages = {
         403: "Confirmez d'abord votre identité avec un code de votre application.",
         409: "Cette clé est déjà enregistrée, ou vous en avez déjà le maximum.",
-        422: "Votre clé n'a pas été acceptée : elle doit vérifier votre identité (code ou "
-        "empreinte) et répondre pour ce site.",
+        422: KEY_REFUSED,
     }
     return JSONResponse({"message": messages.get(exc.status, problem.text)}, status_code=exc.status)
+
+
+# Step-up with a key, in place of a code --------------------------------------------------------
+
+
+@router.post(
+    "/compte/confirmer/cle/options",
+    summary="Roles: every role. Options to confirm the session with a security key (step-up).",
+)
+def step_up_options(caller: Person, platform: PlatformDep) -> Response:
+    try:
+        return JSONResponse(webauthn.step_up_options(platform, caller))
+    except Error:
+        message = "Aucune clé de sécurité sur ce compte : saisissez le code de votre application."
+        return JSONResponse({"message": message}, status_code=404)
+
+
+@router.post(
+    "/compte/confirmer/cle",
+    summary="Roles: every role. Confirm the session with a security key's answer (step-up).",
+)
+def step_up(body: KeyStepUp, caller: Person, platform: PlatformDep, client: ClientDep) -> Response:
+    credential = body.credential.model_dump(exclude_none=True)
+    try:
+        webauthn.confirm_step_up(platform, caller, credential, client)
+    except Error:
+        return JSONResponse({"message": REFUSED}, status_code=422)
+    return JSONResponse({"location": back_to(body.back, caller)})
+
+
+# Enrolment with a key, in place of the app ---------------------------------------------------
+
+
+@router.post(
+    "/enrol/cle/options",
+    dependencies=[Anonymous],
+    summary="Anyone holding an enrolment code. Options to enrol a security key.",
+)
+def enrol_options(body: EnrolmentCode, platform: PlatformDep) -> Response:
+    try:
+        started = enrolment.start_key_enrolment(platform, body.code)
+    except InvalidInput:
+        return JSONResponse({"message": CODE_REFUSED}, status_code=422)
+    return JSONResponse({"options": started.options, "ticket": started.ticket})
+
+
+@router.post(
+    "/enrol/cle",
+    dependencies=[Anonymous],
+    summary="Anyone holding an enrolment code. Enrol: the password, then a security key.",
+)
+def enrol(body: KeyEnrolment, platform: PlatformDep, client: ClientDep) -> Response:
+    if body.password != body.password2:
+        message = "Les deux mots de passe ne sont pas identiques."
+        return JSONResponse({"message": message}, status_code=422)
+    credential = body.credential.model_dump(exclude_none=True)
+    try:
+        enrolment.complete_key_enrolment(
+            platform, body.code, body.password, body.ticket, credential, body.name, client
+        )
+    except InvalidInput as exc:
+        messages = {
+            "code": CODE_REFUSED,
+            "password": f"Mot de passe refusé : {PASSWORD_REASONS.get(exc.detail, '')}",
+            "name": "Donnez un nom à cette clé, de 1 à 100 caractères.",
+        }
+        return JSONResponse({"message": messages.get(exc.field or "", KEY_REFUSED)}, 422)
+    except Error as exc:  # this key is already another account's
+        return _json_problem(exc)
+    return JSONResponse({"location": "/login?raison=active"})
 
 
 # Signing in with a key, after the password -------------------------------------------------------

@@ -1,7 +1,7 @@
-// Security keys (WebAuthn): registering one, signing in with one. The server gives the options
-// and checks the answers; this script only carries them between it and the browser's API.
-// Forms marked data-webauthn="register" or "login" work without it for nothing else: their
-// button stays hidden when the browser cannot do WebAuthn.
+// Security keys (WebAuthn): enrolling with one, registering one, signing in and confirming a
+// session with one. The server gives the options and checks the answers; this script only
+// carries them between it and the browser's API. Its forms (data-webauthn="...") and sections
+// (data-webauthn-only) stay hidden when the browser cannot do WebAuthn: the code works as before.
 "use strict";
 
 (function () {
@@ -26,6 +26,52 @@
     return answer;
   }
 
+  async function create(options) {
+    const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options);
+    return (await navigator.credentials.create({publicKey})).toJSON();
+  }
+
+  async function get(options) {
+    const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options);
+    return (await navigator.credentials.get({publicKey})).toJSON();
+  }
+
+  function field(form, name) {
+    return form.querySelector("input[name=" + name + "]").value.trim();
+  }
+
+  // Each flow resolves to the address to go to once the server has accepted the key.
+  const flows = {
+    async register(form, token) {
+      const name = field(form, "name");
+      if (!name) throw new Error("Donnez un nom à cette clé, pour la reconnaître.");
+      const credential = await create(await post("/compte/cles/options", token));
+      return (await post("/compte/cles", token, {name, credential})).location;
+    },
+    async login(form, token) {
+      const credential = await get(await post("/login/cle/options", token));
+      return (await post("/login/cle", token, {credential})).location;
+    },
+    async "step-up"(form, token) {
+      const credential = await get(await post("/compte/confirmer/cle/options", token));
+      const back = form.dataset.back || "";
+      return (await post("/compte/confirmer/cle", token, {credential, back})).location;
+    },
+    async enrol(form, token) {
+      // The password is the one typed in step 1 of the page's other form.
+      const password = document.getElementById("password").value;
+      const password2 = document.getElementById("password2").value;
+      const code = field(form, "code");
+      const name = field(form, "name");
+      if (!password) throw new Error("Choisissez d'abord votre mot de passe (étape 1).");
+      if (!name) throw new Error("Donnez un nom à cette clé, pour la reconnaître.");
+      const started = await post("/enrol/cle/options", token, {code});
+      const credential = await create(started.options);
+      const body = {code, password, password2, name, ticket: started.ticket, credential};
+      return (await post("/enrol/cle", token, body)).location;
+    },
+  };
+
   function say(form, text) {
     const box = form.querySelector("[data-webauthn-message]");
     box.textContent = text;
@@ -33,26 +79,9 @@
     box.focus();
   }
 
-  async function register(form, token) {
-    const name = form.querySelector("input[name=name]").value.trim();
-    if (!name) { say(form, "Donnez un nom à cette clé, pour la reconnaître."); return; }
-    const options = await post("/compte/cles/options", token);
-    const publicKey = PublicKeyCredential.parseCreationOptionsFromJSON(options);
-    const credential = await navigator.credentials.create({publicKey});
-    const done = await post("/compte/cles", token, {name, credential: credential.toJSON()});
-    window.location.assign(done.location);
-  }
-
-  async function login(form, token) {
-    const options = await post("/login/cle/options", token);
-    const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(options);
-    const credential = await navigator.credentials.get({publicKey});
-    const done = await post("/login/cle", token, {credential: credential.toJSON()});
-    window.location.assign(done.location);
-  }
-
+  if (!supported) return;
+  document.querySelectorAll("[data-webauthn-only]").forEach(function (part) { part.hidden = false; });
   document.querySelectorAll("form[data-webauthn]").forEach(function (form) {
-    if (!supported) return;
     form.hidden = false;
     form.addEventListener("submit", async function (event) {
       event.preventDefault();
@@ -60,13 +89,15 @@
       const button = form.querySelector("button");
       button.disabled = true;
       try {
-        await (form.dataset.webauthn === "register" ? register : login)(form, token);
+        window.location.assign(await flows[form.dataset.webauthn](form, token));
       } catch (error) {
         // NotAllowedError: the person cancelled, or the time ran out.
         say(form, error.name === "NotAllowedError"
           ? "Opération annulée ou délai dépassé : réessayez."
           : error.message);
-        if (error.location) window.setTimeout(function () { window.location.assign(error.location); }, 3000);
+        if (error.location) {
+          window.setTimeout(function () { window.location.assign(error.location); }, 3000);
+        }
       } finally {
         button.disabled = false;
       }
