@@ -537,6 +537,8 @@ def test_a_long_import_shows_its_progress_then_its_report_to_its_insurer_only(
     assert re.fullmatch(r"/amc/imports/[0-9a-f-]{36}", where)
     job = portal.app.state.import_jobs.get(AMC, uuid.UUID(where.rsplit("/", 1)[1]))  # type: ignore[attr-defined]
     assert job.done.wait(60)
+    folder = portal.platform.settings.home / "imports" / "portal" / AMC / job.id.hex
+    assert not (folder / "upload.csv").exists()  # the copy of the members' file is gone
     report = amc.get(where)
     assert report.status_code == 200
     assert "Fichier importé" in report.text
@@ -546,17 +548,24 @@ def test_a_long_import_shows_its_progress_then_its_report_to_its_insurer_only(
     assert portal.signed_in("gestion@autre.example").get(where).status_code == 404
 
 
-def test_an_import_in_progress_says_how_far_it_is(portal: Portal) -> None:
+def test_an_import_in_progress_says_how_far_it_is_and_holds_off_another(portal: Portal) -> None:
     amc = portal.signed_in(email_of("amc"))
     jobs: ImportJobs = portal.app.state.import_jobs  # type: ignore[attr-defined]
     running = ImportJob(uuid.uuid4(), AMC, size=1000, read=420)
-    jobs._jobs[running.id] = running  # as a thread reading the file would have left it
+    jobs._jobs[running.id] = running  # as the thread reading a file leaves it midway
     page = amc.get(f"/amc/imports/{running.id}")
     assert page.status_code == 200
     assert '<progress id="avancement" max="100" value="42"' in page.text
     assert f'hx-get="/amc/imports/{running.id}" hx-trigger="every 1s"' in page.text
-    running.done.set()
-    assert running.percent == 100
+    token = csrf_of(amc.get("/amc/").text)
+    second = amc.post(
+        "/amc/imports",
+        data={"csrf": token, "mode": "delta"},
+        files={"fichier": ("adherents.csv", member_file([person(30)]), "text/csv")},
+    )
+    assert second.status_code == 409
+    assert "déjà en cours" in second.text
+    assert not (portal.platform.settings.home / "imports" / "portal" / AMC).exists()
 
 
 def test_an_insurer_reads_the_access_events_about_its_members_page_by_page(

@@ -16,14 +16,14 @@ from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from rempart.db import utcnow
-from rempart.errors import Error, InvalidDocument, NotFound
+from rempart.errors import Conflict, Error, InvalidDocument, NotFound
 from rempart.identity.auth import Principal
 from rempart.identity.deps import ClientDep, PlatformDep
 from rempart.ledger.events import AccessEvent, Tag
 from rempart.platform import Platform
 from rempart.portal import queries
 from rempart.portal.import_jobs import ImportJob, ImportJobs
-from rempart.portal.rendering import problem_of, render
+from rempart.portal.rendering import Problem, problem_of, render
 from rempart.portal.security import FormDep, page, text
 from rempart.registry import services
 from rempart.registry.member_file import COLUMNS
@@ -89,7 +89,11 @@ def import_file(
         quarantine_path=folder / "quarantine.csv",
     )
     jobs: ImportJobs = request.app.state.import_jobs
-    job = jobs.start(platform, _amc(caller), upload_id, upload.file.read(), options)
+    try:
+        job = jobs.start(platform, _amc(caller), upload_id, upload.file, folder, options)
+    except Conflict:
+        problem = Problem("Un import de votre organisme est déjà en cours : attendez sa fin.")
+        return render(request, "amc_imports.html", context | {"problem": problem}, status=409)
     if not job.done.wait(IMPORT_WAIT_SECONDS):  # a long file: its progress on a page of its own
         return RedirectResponse(f"/amc/imports/{upload_id}", status_code=303)
     return _import_outcome(request, "amc_imports.html", job, context)
