@@ -219,7 +219,7 @@ def test_a_person_enrols_with_the_code_then_signs_in(tab: Tab, platform: Platfor
     page.get_by_label("Le même mot de passe").fill(PASSWORD)
     page.get_by_label("Code à 6 chiffres").fill(totp.code_at(secret, datetime.now(UTC)))
     tab.shot("compte-1-activation")
-    page.get_by_role("button", name="Activer mon compte").click()
+    page.get_by_role("button", name="Activer mon compte", exact=True).click()
     expect(page.get_by_text("Votre compte est activé")).to_be_visible()
     set_rows(platform, User, totp_last_step=None)  # the enrolment spent this step's code
     sign_in_page(tab, INSURER, secret)

@@ -225,7 +225,7 @@ def login_options(request: Request, platform: PlatformDep) -> Response:
         return JSONResponse(webauthn.login_options(platform, mfa_token))
     except auth.AuthenticationFailed:
         # No key, an expired login or a locked account: one answer for all (no oracle).
-        return JSONResponse({"message": REFUSED, "location": "/login"}, status_code=401)
+        return JSONResponse({"message": REFUSED}, status_code=401)
 
 
 @router.post(

@@ -7,7 +7,6 @@ API's says, no more: never a name, a NIR or a birth date from the registry.
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -17,39 +16,23 @@ from starlette.responses import RedirectResponse, Response
 from rempart.claims import services as claims
 from rempart.claims.engine import Line
 from rempart.claims.schemas import CalculationRequest
-from rempart.db import utcnow
 from rempart.errors import Error, InvalidInput
 from rempart.identity import clients
 from rempart.identity.auth import Principal
 from rempart.identity.deps import ClientDep, PlatformDep
+from rempart.portal import claim_forms as forms
 from rempart.portal.account import fresh
-from rempart.portal.rendering import DOMAIN_NAMES, PARIS, field_errors, problem_of, render
+from rempart.portal.rendering import field_errors, problem_of, render
 from rempart.portal.security import FormDep, page, text
-from rempart.registry.plan_format import PROFESSION_DOMAINS
 from rempart.rights import services as rights
 from rempart.rights.schemas import EligibilityRequest
 
 router = APIRouter(prefix="/pro", include_in_schema=False)
 Pro = Annotated[Principal, Depends(page("professional"))]
-CARD = ("amc_number", "member_number", "birth_date", "birth_rank")
-LINE = ("act_code", "domain", "care_date", "quantity", "billed", "br", "amo_rate")
-LINES = 3  # rows of the calculation form; empty ones are skipped
 OK = {
     "ajout": "Logiciel enregistré.",
     "revocation": "Logiciel révoqué : ses jetons ne valent plus.",
 }
-
-
-def today() -> date:
-    return utcnow().astimezone(PARIS).date()
-
-
-def _domains(caller: Principal) -> list[str]:
-    return sorted(PROFESSION_DOMAINS.get(caller.profession or "", ()))
-
-
-def domain_options(caller: Principal) -> list[tuple[str, str]]:
-    return [(code, f"{code} — {DOMAIN_NAMES[code]}") for code in _domains(caller)]
 
 
 # Rights check (IDB) ------------------------------------------------------------------------------
@@ -61,14 +44,14 @@ def _rights_page(
     return render(
         request,
         "pro_rights.html",
-        {"values": values, "domains": domain_options(caller), **context},
+        {"values": values, "domains": forms.domain_options(caller), **context},
         status=status,
     )
 
 
 @router.get("/", summary="Roles: professional. The rights check (IDB) form.")
 def rights_page(request: Request, caller: Pro) -> Response:
-    defaults = {"birth_rank": "1", "care_date": today().isoformat()}
+    defaults = {"birth_rank": "1", "care_date": forms.today().isoformat()}
     return _rights_page(request, caller, defaults)
 
 
@@ -79,7 +62,7 @@ def rights_page(request: Request, caller: Pro) -> Response:
 def check_rights(
     request: Request, caller: Pro, form: FormDep, platform: PlatformDep, client: ClientDep
 ) -> Response:
-    values = {name: text(form, name, 40).strip() for name in (*CARD, "domain", "care_date")}
+    values = {name: text(form, name, 40).strip() for name in (*forms.CARD, "domain", "care_date")}
     try:
         body = EligibilityRequest.model_validate(values)
     except ValidationError as exc:
@@ -117,23 +100,19 @@ def _calculation_page(
     return render(
         request,
         "pro_calculation.html",
-        {"values": values, "domains": domain_options(caller), "rows": range(LINES), **context},
+        {
+            "values": values,
+            "domains": forms.domain_options(caller),
+            "rows": range(forms.LINES),
+            **context,
+        },
         status=status,
     )
 
 
 @router.get("/calcul", summary="Roles: professional. The calculation (CLC) form.")
 def calculation_page(request: Request, caller: Pro) -> Response:
-    domains = _domains(caller)
-    values = {"birth_rank": "1"}
-    for row in range(LINES):
-        values |= {f"lines-{row}-care_date": today().isoformat(), f"lines-{row}-quantity": "1"}
-        values[f"lines-{row}-domain"] = domains[0] if domains else ""
-    return _calculation_page(request, caller, values)
-
-
-def money(value: str) -> str:
-    return value.replace(",", ".").replace("€", "").replace("\u202f", "").strip()
+    return _calculation_page(request, caller, forms.blank_form(caller))
 
 
 @router.post(
@@ -143,24 +122,11 @@ def money(value: str) -> str:
 def calculate(
     request: Request, caller: Pro, form: FormDep, platform: PlatformDep, client: ClientDep
 ) -> Response:
-    values = {name: text(form, name, 40).strip() for name in (*CARD, "engagement")}
-    lines, rows = [], []
-    for row in range(LINES):
-        line = {name: text(form, f"lines-{row}-{name}", 40).strip() for name in LINE}
-        values |= {f"lines-{row}-{name}": value for name, value in line.items()}
-        if not (line["act_code"] or line["billed"] or line["br"]):
-            continue  # an empty row
-        for amount in ("billed", "br"):
-            line[amount] = money(line[amount])
-        lines.append(line)
-        rows.append(row)
-    document: dict[str, Any] = {name: values[name] for name in CARD}
-    document |= {"engagement": values["engagement"] or None, "lines": lines}
+    values, rows = forms.read_form(form, ("engagement",))
     try:
-        body = CalculationRequest.model_validate(document)
+        body = CalculationRequest.model_validate(forms.document(values, rows, ("engagement",)))
     except ValidationError as exc:
-        errors = field_errors(exc, lines_at=rows)
-        return _calculation_page(request, caller, values, 422, errors=errors)
+        return _calculation_page(request, caller, values, 422, errors=forms.errors(exc, rows))
     card = rights.Card(body.amc_number, body.member_number, body.birth_date, body.birth_rank)
     try:
         result = claims.calculate(

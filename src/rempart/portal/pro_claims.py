@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import ValidationError
-from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from rempart.claims import invoices, prior_agreements
@@ -23,8 +22,8 @@ from rempart.claims.schemas import IDEMPOTENCY_KEY, InvoiceRequest, PriorAgreeme
 from rempart.errors import Conflict, Error, InvalidInput
 from rempart.identity.auth import Principal
 from rempart.identity.deps import ClientDep, PlatformDep
-from rempart.portal.pro import CARD, LINE, LINES, domain_options, money, today
-from rempart.portal.rendering import Problem, field_errors, problem_of, render
+from rempart.portal import claim_forms as forms
+from rempart.portal.rendering import Problem, problem_of, render
 from rempart.portal.security import FormDep, page, text
 
 router = APIRouter(prefix="/pro", include_in_schema=False)
@@ -32,9 +31,6 @@ Pro = Annotated[Principal, Depends(page("professional"))]
 Reference = Annotated[str, Path(max_length=prior_agreements.MAX_REFERENCE)]
 Cursor = Annotated[str | None, Query(max_length=200)]
 PER_PAGE = 20
-# Optional fields of a line (optics, hearing aids, 100 % Santé); money ones are in euros.
-DETAILS = ("amo_paid", "item_type", "basket", "price_limit")
-MONEY = ("billed", "br", "amo_paid", "price_limit")
 KEY_FIELD = "cle"  # the invoice form's idempotency key
 _KEY = re.compile(IDEMPOTENCY_KEY)
 ITEM_TYPES = [
@@ -53,22 +49,6 @@ AGREEMENT_STATUSES = {
     "cancelled": "annulé",
     "expired": "expiré",
     "rejected": "refusé",
-}
-INVOICE_STATUSES = {
-    "accepted": "acceptée",
-    "partial": "acceptée en partie",
-    "rejected": "rejetée",
-    "cancelled": "annulée",
-}
-# The pages' own fields; the others are rendering.FIELD_MESSAGES'.
-MESSAGES = {
-    "invoice_number": "Le numéro de facture compte 1 à 30 lettres, chiffres ou . _ / - "
-    "(il commence par une lettre ou un chiffre).",
-    "prior_agreement": "La référence d'accord préalable compte au plus 40 caractères (PA…).",
-    "amo_paid": "La part AMO versée s'écrit en euros, par exemple 0,03.",
-    "price_limit": "Le prix limite de vente s'écrit en euros, par exemple 950,00.",
-    "item_type": "Choisissez un type d'article dans la liste.",
-    "basket": "Choisissez oui ou non.",
 }
 AGREEMENT_OK = {
     "accord": "Accord préalable accordé : indiquez sa référence sur la facture.",
@@ -89,54 +69,6 @@ AGREEMENT_REFUSALS = {
 INVOICE_REFUSALS = {"cancelled": "Cette facture est déjà annulée."}
 
 
-# Forms -------------------------------------------------------------------------------------------
-
-
-def _blank_form(caller: Principal) -> dict[str, str]:
-    """An empty card-and-lines form: today's date, a quantity of 1, the first domain."""
-    domains = domain_options(caller)
-    values = {"birth_rank": "1"}
-    for row in range(LINES):
-        values |= {f"lines-{row}-care_date": today().isoformat(), f"lines-{row}-quantity": "1"}
-        values[f"lines-{row}-domain"] = domains[0][0] if domains else ""
-    return values
-
-
-def _read_form(form: FormData, fields: tuple[str, ...]) -> tuple[dict[str, str], list[int]]:
-    """The form's values as typed (to show them again) and the rows that hold a line."""
-    values = {name: text(form, name, 40).strip() for name in (*CARD, *fields)}
-    rows = []
-    for row in range(LINES):
-        line = {name: text(form, f"lines-{row}-{name}", 40).strip() for name in (*LINE, *DETAILS)}
-        values |= {f"lines-{row}-{name}": value for name, value in line.items()}
-        if line["act_code"] or line["billed"] or line["br"]:
-            rows.append(row)  # the others are empty rows
-    return values, rows
-
-
-def _document(values: dict[str, str], rows: list[int], fields: tuple[str, ...]) -> dict[str, Any]:
-    """The request body the API would take: money in its notation, empty options left out."""
-    document: dict[str, Any] = {name: values[name] for name in CARD}
-    document |= {name: values[name] or None for name in fields}
-    document["lines"] = []
-    for row in rows:
-        line = {name: values[f"lines-{row}-{name}"] for name in (*LINE, *DETAILS)}
-        line = {name: money(v) if name in MONEY else v for name, v in line.items() if v}
-        document["lines"].append(line)
-    return document
-
-
-def _errors(exc: ValidationError, rows: list[int]) -> dict[str, str]:
-    """Per field, in French; "no line at all" points at the first line's act code."""
-    found = field_errors(exc, lines_at=rows)
-    errors = {}
-    for name, message in found.items():
-        if name == "lines":
-            name = "lines-0-act_code"
-        errors[name] = MESSAGES.get(name.rsplit("-", 1)[-1], message)
-    return errors
-
-
 def _care_dates(exc: InvalidInput, words: str) -> Problem:
     if exc.field == "care_date":
         return Problem(f"Dates des soins refusées : {words}", exc.detail)
@@ -154,11 +86,11 @@ def _agreements_page(
         "pro_agreements.html",
         {
             "values": values,
-            "domains": domain_options(caller),
+            "domains": forms.domain_options(caller),
             "item_types": ITEM_TYPES,
             "item_names": ITEM_NAMES,
             "baskets": BASKETS,
-            "rows": range(LINES),
+            "rows": range(forms.LINES),
             "months": prior_agreements.VALIDITY_MONTHS,
             "statuses": AGREEMENT_STATUSES,
             **context,
@@ -180,7 +112,7 @@ def agreements_page(
 ) -> Response:
     # Each agreement listed is a read of its patient's data: the service records one each.
     found = prior_agreements.list_prior_agreements(platform, caller, client, PER_PAGE, avant)
-    return _agreements_page(request, caller, _blank_form(caller), listing=found, older=avant)
+    return _agreements_page(request, caller, forms.blank_form(caller), listing=found, older=avant)
 
 
 @router.post(
@@ -190,11 +122,11 @@ def agreements_page(
 def request_agreement(
     request: Request, caller: Pro, form: FormDep, platform: PlatformDep, client: ClientDep
 ) -> Response:
-    values, rows = _read_form(form, ())
+    values, rows = forms.read_form(form, ())
     try:
-        body = PriorAgreementRequest.model_validate(_document(values, rows, ()))
+        body = PriorAgreementRequest.model_validate(forms.document(values, rows, ()))
     except ValidationError as exc:
-        return _agreements_page(request, caller, values, 422, errors=_errors(exc, rows))
+        return _agreements_page(request, caller, values, 422, errors=forms.errors(exc, rows))
     try:
         view = prior_agreements.request_prior_agreement(
             platform, request.app.state.quotas, caller, body.card(), body.engine_lines(), client
@@ -284,11 +216,10 @@ def _invoices_page(
         "pro_invoices.html",
         {
             "values": values,
-            "domains": domain_options(caller),
+            "domains": forms.domain_options(caller),
             "item_types": ITEM_TYPES,
             "baskets": BASKETS,
-            "rows": range(LINES),
-            "statuses": INVOICE_STATUSES,
+            "rows": range(forms.LINES),
             **context,
         },
         status=status,
@@ -307,7 +238,7 @@ def invoices_page(
     request: Request, caller: Pro, platform: PlatformDep, avant: Cursor = None
 ) -> Response:
     found = invoices.list_invoices(platform, caller, PER_PAGE, avant)
-    values = _blank_form(caller) | {KEY_FIELD: _new_key()}
+    values = forms.blank_form(caller) | {KEY_FIELD: _new_key()}
     return _invoices_page(request, caller, values, listing=found, older=avant)
 
 
@@ -319,13 +250,13 @@ def invoices_page(
 def submit_invoice(
     request: Request, caller: Pro, form: FormDep, platform: PlatformDep, client: ClientDep
 ) -> Response:
-    values, rows = _read_form(form, INVOICE_FIELDS)
+    values, rows = forms.read_form(form, INVOICE_FIELDS)
     key = text(form, KEY_FIELD, 100)
     values[KEY_FIELD] = key if _KEY.fullmatch(key) else _new_key()
     try:
-        body = InvoiceRequest.model_validate(_document(values, rows, INVOICE_FIELDS))
+        body = InvoiceRequest.model_validate(forms.document(values, rows, INVOICE_FIELDS))
     except ValidationError as exc:
-        return _invoices_page(request, caller, values, 422, errors=_errors(exc, rows))
+        return _invoices_page(request, caller, values, 422, errors=forms.errors(exc, rows))
     submission = body.submission(values[KEY_FIELD])
     try:
         view = invoices.submit_invoice(
@@ -374,7 +305,6 @@ def _invoice_page(
             "record": record,
             "invoice": record.view,
             "lines": lines,
-            "statuses": INVOICE_STATUSES,
             "item_names": ITEM_NAMES,
             **context,
         },

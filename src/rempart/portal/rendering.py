@@ -129,6 +129,7 @@ def environment() -> Environment:
         htmx_config=json.dumps(HTMX_CONFIG, separators=(",", ":")),
         domain_names=DOMAIN_NAMES,
         reject_names=REJECT_NAMES,
+        invoice_statuses=INVOICE_STATUSES,
         tag_names=TAG_NAMES,
     )
     return env
@@ -188,6 +189,13 @@ FIELD_MESSAGES = {
     "amo_rate": "Le taux AMO est un pourcentage entier de 0 à 100.",
     "engagement": "Le numéro d'engagement compte au plus 40 caractères.",
     "lines": "Saisissez au moins une ligne complète.",
+    "invoice_number": "Le numéro de facture compte 1 à 30 lettres, chiffres ou . _ / - "
+    "(il commence par une lettre ou un chiffre).",
+    "prior_agreement": "La référence d'accord préalable compte au plus 40 caractères (PA…).",
+    "amo_paid": "La part AMO versée s'écrit en euros, par exemple 0,03.",
+    "price_limit": "Le prix limite de vente s'écrit en euros, par exemple 950,00.",
+    "item_type": "Choisissez un type d'article dans la liste.",
+    "basket": "Choisissez oui ou non.",
 }
 
 
@@ -265,6 +273,12 @@ TAG_NAMES = {
     "account:create": "Création de compte",
     "incident:notification:prepare": "Notification d'incident",
     "incident:notification:download": "Téléchargement d'un dossier de notification",
+}
+INVOICE_STATUSES = {
+    "accepted": "acceptée",
+    "partial": "acceptée en partie",
+    "rejected": "rejetée",
+    "cancelled": "annulée",
 }
 REJECT_NAMES = {
     "UNKNOWN_BENEFICIARY": "bénéficiaire inconnu",

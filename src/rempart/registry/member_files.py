@@ -178,7 +178,7 @@ def _read(
     )
     if member is None:
         return []
-    _check(session, member)
+    journal.check_row(session, member)
     rows = session.scalars(
         select(Beneficiary).where(
             Beneficiary.tenant_id == tenant.id, Beneficiary.member_id == member.id
@@ -223,7 +223,7 @@ def _periods(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list
             .where(RightsPeriod.beneficiary_id.in_(list(ids)))
             .order_by(RightsPeriod.start_date.desc())
         ):
-            _check(session, period)
+            journal.check_row(session, period)
             found[period.beneficiary_id].append(period)
     return found
 
@@ -238,7 +238,7 @@ def _file(
     invoices: Sequence[InsurerInvoice],
     today: date,
 ) -> BeneficiaryFile:
-    _check(session, row)
+    journal.check_row(session, row)
     who = Identity.unpack(cipher.open("beneficiaries", "identity", row.id.hex, row.identity_enc))
     return BeneficiaryFile(
         pseudonym=pseudonym,
@@ -269,10 +269,6 @@ def _rights_line(session: Session, tenant: Tenant, period: RightsPeriod, today: 
         covered,
         suspended,
     )
-
-
-def _check(session: Session, row: Member | Beneficiary | RightsPeriod) -> None:
-    journal.check_row(session, row)
 
 
 def _access_events(
