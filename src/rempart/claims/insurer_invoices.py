@@ -20,7 +20,8 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from rempart import cursors
-from rempart.claims.models import Invoice, InvoiceLine
+from rempart.claims.invoices import lines_of
+from rempart.claims.models import Invoice
 from rempart.db import transaction
 from rempart.errors import Forbidden, InvalidInput
 from rempart.identity.auth import Principal
@@ -132,16 +133,7 @@ def _views(session: Session, query: Select[Invoice, str]) -> list[InsurerInvoice
 
 def _summaries(session: Session, rows: Sequence[tuple[Invoice, str]]) -> list[InsurerInvoice]:
     """Each invoice with its lines summed up; every row checked against its integrity MAC."""
-    ids = [invoice.id for invoice, _ in rows]
-    lines: dict[uuid.UUID, list[InvoiceLine]] = {invoice_id: [] for invoice_id in ids}
-    if ids:
-        for line in session.scalars(
-            select(InvoiceLine)
-            .where(InvoiceLine.invoice_id.in_(ids))
-            .order_by(InvoiceLine.invoice_id, InvoiceLine.position)
-        ):
-            journal.check_row(session, line)
-            lines[line.invoice_id].append(line)
+    lines = lines_of(session, [invoice.id for invoice, _ in rows])
     found = []
     for invoice, am_number in rows:
         journal.check_row(session, invoice)

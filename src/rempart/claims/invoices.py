@@ -26,7 +26,7 @@ from rempart.claims.batch import (
     view_of,
 )
 from rempart.claims.engine import Line
-from rempart.claims.models import Invoice, InvoiceLine
+from rempart.claims.models import Invoice, InvoiceLine, as_line
 from rempart.db import transaction, utcnow
 from rempart.errors import Conflict, Forbidden, InvalidInput, NotFound
 from rempart.guard.quotas import Quotas
@@ -155,7 +155,7 @@ def read_invoice(
     with transaction(platform.sessions) as session:
         row = _owned(session, caller, invoice_id)
         view = view_of(session, row, row.status)
-        billed = tuple(_as_billed(line) for line in _lines(session, [row.id])[row.id])
+        billed = tuple(as_line(line) for line in lines_of(session, [row.id])[row.id])
     event = event_of(Tag.CLAIM_READ, caller, client, row, "read", utcnow())
     recorder.record(replace(event, fields=DETAIL_FIELDS) if row.pseudonym else event)
     return InvoiceRecord(
@@ -190,7 +190,7 @@ def list_invoices(
         more, rows = len(rows) > limit, rows[:limit]
         for row in rows:
             journal.check_row(session, row)
-        lines = _lines(session, [row.id for row in rows])
+        lines = lines_of(session, [row.id for row in rows])
     summaries = tuple(
         InvoiceSummary(
             row.id,
@@ -209,7 +209,7 @@ def list_invoices(
     )
 
 
-def _lines(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[InvoiceLine]]:
+def lines_of(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[InvoiceLine]]:
     """The lines of these invoices, in order, each checked against its MAC."""
     found: dict[uuid.UUID, list[InvoiceLine]] = {invoice_id: [] for invoice_id in ids}
     if not ids:
@@ -219,23 +219,6 @@ def _lines(session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[I
         journal.check_row(session, line)
         found[line.invoice_id].append(line)
     return found
-
-
-def _as_billed(line: InvoiceLine) -> Line:
-    return Line(
-        line.act_code,
-        line.domain,
-        line.care_date,
-        line.quantity,
-        line.billed,
-        line.br,
-        line.amo_rate,
-        line.amo_paid,
-        line.optam,
-        line.basket,
-        line.price_limit,
-        line.item_type,
-    )
 
 
 def _owned(session: Session, caller: Principal, invoice_id: uuid.UUID) -> Invoice:

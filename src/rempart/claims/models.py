@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from rempart.claims.engine import Line
 from rempart.db import Base, Protected, UTCDateTime, utcnow
 from rempart.registry.models import new_id
 
@@ -240,3 +241,21 @@ class PriorAgreementLine(Protected, Base):
     reject_codes: Mapped[str] = mapped_column(String(100))  # ";"-separated, "" when none
     explanation: Mapped[str] = mapped_column(Text)
     agreed: Mapped[bool] = mapped_column(Boolean)
+
+
+def as_line(row: InvoiceLine | PriorAgreementLine) -> Line:
+    """A stored line (billed or quoted) as the engine takes it."""
+    return Line(
+        row.act_code,
+        row.domain,
+        row.care_date,
+        row.quantity,
+        row.billed,
+        row.br,
+        row.amo_rate,
+        row.amo_paid,
+        row.optam,
+        row.basket,
+        row.price_limit,
+        row.item_type,
+    )

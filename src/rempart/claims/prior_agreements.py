@@ -56,7 +56,7 @@ from rempart.claims.engine import (
     add_months,
     adjudicate,
 )
-from rempart.claims.models import PriorAgreement, PriorAgreementLine
+from rempart.claims.models import PriorAgreement, PriorAgreementLine, as_line
 from rempart.db import table_of, transaction, utcnow
 from rempart.errors import Conflict, Error, Forbidden, InvalidInput, NotFound
 from rempart.guard.quotas import Quotas
@@ -447,7 +447,7 @@ def read_prior_agreement(
             .where(PriorAgreementLine.agreement_id == row.id)
             .order_by(PriorAgreementLine.position)
         ).all()
-        quoted = tuple(_as_quoted(line) for line in stored)  # checked by _views
+        quoted = tuple(as_line(line) for line in stored)  # checked by _views
         event = _read_event(caller, client, now, row)
         append_events(session, [replace(event, fields=DETAIL_FIELDS)])
     return AgreementRecord(view, quoted, row.created_at, row.consumed_by)
@@ -597,23 +597,6 @@ def restore(session: Session, invoice_id: uuid.UUID, now: datetime) -> None:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _as_quoted(line: PriorAgreementLine) -> Line:
-    return Line(
-        line.act_code,
-        line.domain,
-        line.care_date,
-        line.quantity,
-        line.billed,
-        line.br,
-        line.amo_rate,
-        line.amo_paid,
-        line.optam,
-        line.basket,
-        line.price_limit,
-        line.item_type,
-    )
 
 
 def _reservation(
