@@ -7,6 +7,8 @@ import io
 import json
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -16,6 +18,7 @@ from urllib.parse import parse_qs, urlparse
 from fastapi.testclient import TestClient
 from sqlalchemy import ColumnElement, select, true
 
+from rempart.app import create_app
 from rempart.claims.batch import Biller, InvoiceView, Submission, process
 from rempart.claims.engine import Line
 from rempart.claims.invoices import cancel_invoice
@@ -434,6 +437,39 @@ def portal_sign_in(client: TestClient, platform: Platform, email: str, secret: s
     answer = client.post("/login/code", data={"code": code, "csrf": token}, follow_redirects=False)
     assert answer.status_code == 303, answer.text
     return answer.headers["location"]
+
+
+@dataclass
+class Portals:
+    """The application started on a platform, with accounts whose TOTP secrets are known."""
+
+    platform: Platform
+    app: Any
+    secrets: dict[str, str]  # e-mail address -> TOTP secret
+
+    def client(self, user_agent: str = "testclient") -> TestClient:
+        """A browser of its own (its own cookies)."""
+        return TestClient(self.app, headers={"user-agent": user_agent})
+
+    def signed_in(self, email: str, user_agent: str = "testclient") -> TestClient:
+        client = self.client(user_agent)
+        portal_sign_in(client, self.platform, email, self.secrets[email])
+        return client
+
+
+@contextmanager
+def portals(
+    platform: Platform, accounts: dict[str, tuple[str, dict[str, str]]]
+) -> Iterator[Portals]:
+    """The application (its lifespan running: recorder, quotas) and these accounts, by e-mail
+    address: (role, binding such as ``am_number``)."""
+    secrets = {
+        email: add_account(platform, role, email, **binding)
+        for email, (role, binding) in accounts.items()
+    }
+    app = create_app(platform.settings, platform)
+    with TestClient(app):
+        yield Portals(platform, app, secrets)
 
 
 # --- Payments: invoices to pay, insurers' mandates, what the files hold --------------------------

@@ -7,7 +7,6 @@ import io
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
@@ -18,7 +17,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from rempart.app import create_app
 from rempart.db import transaction
 from rempart.identity import clients, totp
 from rempart.identity.models import AuthSession, User
@@ -38,6 +36,7 @@ from tests.support import (
     OTHER_AMC,
     PASSWORD,
     PHARMACIST_AM,
+    Portals,
     add_account,
     add_insurer,
     add_professionals,
@@ -45,6 +44,7 @@ from tests.support import (
     member_file,
     person,
     portal_sign_in,
+    portals,
     set_rows,
 )
 
@@ -58,37 +58,17 @@ ACCOUNTS = {
 OPTICIAN = "accueil@optique.example"
 
 
-@dataclass
-class Portal:
-    platform: Platform
-    app: object
-    secrets: dict[str, str]  # e-mail address -> TOTP secret
-
-    def client(self, user_agent: str = "testclient") -> TestClient:
-        """A browser of its own (its own cookies); the app is already started."""
-        return TestClient(self.app, headers={"user-agent": user_agent})  # type: ignore[arg-type]
-
-    def signed_in(self, email: str, user_agent: str = "testclient") -> TestClient:
-        client = self.client(user_agent)
-        portal_sign_in(client, self.platform, email, self.secrets[email])
-        return client
-
-
 @pytest.fixture
-def portal(platform: Platform) -> Iterator[Portal]:
+def portal(platform: Platform) -> Iterator[Portals]:
     add_insurer(platform)
     add_insurer(platform, OTHER_AMC)
     add_professionals(platform)
     people = member_file([PATIENT, person(2)])
     assert import_members(platform, AMC, io.BytesIO(people), ImportOptions()).committed
-    secrets = {
-        email: add_account(platform, role, email, **binding)
-        for role, (email, binding) in ACCOUNTS.items()
-    }
-    secrets[OPTICIAN] = add_account(platform, "professional", OPTICIAN, am_number=OPTICIAN_AM)
-    app = create_app(platform.settings, platform)
-    with TestClient(app):  # runs the lifespan: recorder, quotas
-        yield Portal(platform, app, secrets)
+    accounts = {email: (role, binding) for role, (email, binding) in ACCOUNTS.items()}
+    accounts[OPTICIAN] = ("professional", {"am_number": OPTICIAN_AM})
+    with portals(platform, accounts) as opened:
+        yield opened
 
 
 def email_of(role: str) -> str:
@@ -117,7 +97,7 @@ def post(client: TestClient, path: str, data: dict[str, str], page: str | None =
 
 
 def test_each_role_signs_in_with_a_password_then_a_code_and_lands_in_its_portal(
-    portal: Portal,
+    portal: Portals,
 ) -> None:
     homes = {"professional": "/pro/", "amc": "/amc/", "operator": "/ops/", "security": "/ops/"}
     for role, home in homes.items():
@@ -131,7 +111,7 @@ def test_each_role_signs_in_with_a_password_then_a_code_and_lands_in_its_portal(
         assert client.get("/", follow_redirects=False).headers["location"] == home
 
 
-def test_a_wrong_password_and_an_unknown_address_get_the_same_answer(portal: Portal) -> None:
+def test_a_wrong_password_and_an_unknown_address_get_the_same_answer(portal: Portals) -> None:
     client = portal.client()
     token = csrf_of(client.get("/login").text)
     wrong = client.post(
@@ -148,7 +128,7 @@ def test_a_wrong_password_and_an_unknown_address_get_the_same_answer(portal: Por
     assert "mfa" not in str(client.cookies)
 
 
-def test_a_password_alone_opens_nothing_and_a_wrong_code_is_refused(portal: Portal) -> None:
+def test_a_password_alone_opens_nothing_and_a_wrong_code_is_refused(portal: Portals) -> None:
     client = portal.client()
     token = csrf_of(client.get("/login").text)
     email = email_of("professional")
@@ -159,7 +139,7 @@ def test_a_password_alone_opens_nothing_and_a_wrong_code_is_refused(portal: Port
     assert "Code refusé" in answer.text
 
 
-def test_logout_ends_the_session(portal: Portal) -> None:
+def test_logout_ends_the_session(portal: Portals) -> None:
     client = portal.signed_in(email_of("amc"))
     cookie = client.cookies["rempart_session"]
     answer = post(client, "/logout", {}, page="/amc/")
@@ -169,7 +149,7 @@ def test_logout_ends_the_session(portal: Portal) -> None:
     assert stolen.get("/amc/", follow_redirects=False).headers["location"].startswith("/login")
 
 
-def test_an_expired_session_goes_back_to_the_sign_in_page_with_a_message(portal: Portal) -> None:
+def test_an_expired_session_goes_back_to_the_sign_in_page_with_a_message(portal: Portals) -> None:
     client = portal.signed_in(email_of("professional"))
     with transaction(portal.platform.sessions) as session:
         long_ago = datetime.now(UTC) - timedelta(hours=2)
@@ -186,7 +166,7 @@ def test_an_expired_session_goes_back_to_the_sign_in_page_with_a_message(portal:
     assert answer.headers["hx-redirect"] == "/login?raison=expiree"
 
 
-def test_billing_software_tokens_do_not_open_the_portal(portal: Portal) -> None:
+def test_billing_software_tokens_do_not_open_the_portal(portal: Portals) -> None:
     key = Ed25519PrivateKey.generate()
     pem = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
     view = clients.register_client(
@@ -224,7 +204,7 @@ def _enrol_page(client: TestClient, code: str) -> tuple[str, str]:
     return secret.group(1), csrf_of(page.text)
 
 
-def test_enrolment_sets_the_password_and_totp_then_the_code_is_spent(portal: Portal) -> None:
+def test_enrolment_sets_the_password_and_totp_then_the_code_is_spent(portal: Portals) -> None:
     created = add_user(
         portal.platform, "amc", "nouvelle@mutuelle.example", actor="t", amc_number=AMC
     )
@@ -260,7 +240,7 @@ def test_enrolment_sets_the_password_and_totp_then_the_code_is_spent(portal: Por
     assert portal.signed_in("nouvelle@mutuelle.example").get("/amc/").status_code == 200
 
 
-def test_the_api_enrols_the_same_way(portal: Portal) -> None:
+def test_the_api_enrols_the_same_way(portal: Portals) -> None:
     created = add_user(portal.platform, "operator", "veille@rempart.example", actor="t")
     assert created.enrolment_code
     secret = totp.new_secret()
@@ -281,7 +261,7 @@ def test_the_api_enrols_the_same_way(portal: Portal) -> None:
 
 
 def test_a_login_from_a_new_device_is_shown_and_this_wasnt_me_freezes_the_account(
-    portal: Portal,
+    portal: Portals,
 ) -> None:
     email = email_of("professional")
     usual = portal.signed_in(email, user_agent="Firefox du comptoir")
@@ -301,7 +281,7 @@ def test_a_login_from_a_new_device_is_shown_and_this_wasnt_me_freezes_the_accoun
     assert intruder.get("/pro/", follow_redirects=False).status_code == 303  # its session ended
 
 
-def test_the_notice_is_dismissed_when_the_logins_were_mine(portal: Portal) -> None:
+def test_the_notice_is_dismissed_when_the_logins_were_mine(portal: Portals) -> None:
     email = email_of("amc")
     portal.signed_in(email, user_agent="Ordinateur du bureau")
     laptop = portal.signed_in(email, user_agent="Ordinateur portable")
@@ -314,7 +294,7 @@ def test_the_notice_is_dismissed_when_the_logins_were_mine(portal: Portal) -> No
 # Form tokens, headers, addresses ------------------------------------------------------------------
 
 
-def test_a_form_without_its_token_or_with_another_sessions_is_refused(portal: Portal) -> None:
+def test_a_form_without_its_token_or_with_another_sessions_is_refused(portal: Portals) -> None:
     operator = portal.signed_in(email_of("operator"))
     other = portal.signed_in(email_of("security"))
     freeze = {"kind": "platform", "reason": "coupure"}
@@ -336,7 +316,7 @@ def test_a_form_without_its_token_or_with_another_sessions_is_refused(portal: Po
     assert containment.in_force(portal.platform)
 
 
-def test_every_portal_answer_carries_the_security_headers(portal: Portal) -> None:
+def test_every_portal_answer_carries_the_security_headers(portal: Portals) -> None:
     answers = [portal.client().get(path) for path in ("/login", "/enrol", "/nulle-part/pro")]
     for role, pages in {
         "professional": ("/pro/", "/pro/calcul", "/pro/logiciels", "/pro/inconnue"),
@@ -361,10 +341,10 @@ def test_every_portal_answer_carries_the_security_headers(portal: Portal) -> Non
     assert "no-store" not in static.headers.get("cache-control", "")
 
 
-def test_the_session_cookie_is_httponly_strict_and_secure_over_https(portal: Portal) -> None:
+def test_the_session_cookie_is_httponly_strict_and_secure_over_https(portal: Portals) -> None:
     client = portal.client()
     portal_sign_in(client, portal.platform, email_of("amc"), portal.secrets[email_of("amc")])
-    https = TestClient(portal.app, base_url="https://rempart.example")  # type: ignore[arg-type]
+    https = TestClient(portal.app, base_url="https://rempart.example")
     set_rows(portal.platform, User, totp_last_step=None)
     token = csrf_of(https.get("/login").text)
     https.post("/login", data={"email": email_of("amc"), "password": PASSWORD, "csrf": token})
@@ -380,7 +360,7 @@ def test_the_session_cookie_is_httponly_strict_and_secure_over_https(portal: Por
     assert https.get("/amc/").status_code == 200
 
 
-def test_no_address_of_the_portals_holds_personal_data(portal: Portal) -> None:
+def test_no_address_of_the_portals_holds_personal_data(portal: Portals) -> None:
     seen: list[str] = []
     pro = portal.signed_in(email_of("professional"))
     pages = [pro.get("/pro/"), post(pro, "/pro/droits", card(), page="/pro/")]
@@ -419,7 +399,7 @@ def test_no_address_of_the_portals_holds_personal_data(portal: Portal) -> None:
 # Each portal's flow ------------------------------------------------------------------------------
 
 
-def test_a_professional_checks_rights_and_calculates_without_javascript(portal: Portal) -> None:
+def test_a_professional_checks_rights_and_calculates_without_javascript(portal: Portals) -> None:
     pro = portal.signed_in(email_of("professional"))
     answer = post(pro, "/pro/droits", card(), page="/pro/")
     assert answer.status_code == 200  # type: ignore[attr-defined]
@@ -459,7 +439,7 @@ def test_a_professional_checks_rights_and_calculates_without_javascript(portal: 
 
 
 def test_a_professional_cannot_reach_another_professionals_software_or_an_insurers_pages(
-    portal: Portal,
+    portal: Portals,
 ) -> None:
     key = Ed25519PrivateKey.generate().public_key()
     pem = key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
@@ -482,7 +462,7 @@ def test_a_professional_cannot_reach_another_professionals_software_or_an_insure
         assert "Refusé" in refused.text
 
 
-def test_an_insurer_imports_a_file_reads_its_report_and_only_its_own(portal: Portal) -> None:
+def test_an_insurer_imports_a_file_reads_its_report_and_only_its_own(portal: Portals) -> None:
     amc = portal.signed_in(email_of("amc"))
     bad = person(8).but(nir="199999999999999")
     upload = member_file([PATIENT, person(9), bad])
@@ -520,7 +500,7 @@ def test_an_insurer_imports_a_file_reads_its_report_and_only_its_own(portal: Por
 
 
 def test_a_long_import_shows_its_progress_then_its_report_to_its_insurer_only(
-    portal: Portal, monkeypatch: pytest.MonkeyPatch
+    portal: Portals, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(amc_pages, "IMPORT_WAIT_SECONDS", 0.0)  # every file is "long"
     amc = portal.signed_in(email_of("amc"))
@@ -535,7 +515,7 @@ def test_a_long_import_shows_its_progress_then_its_report_to_its_insurer_only(
     assert sent.status_code == 303
     where = sent.headers["location"]
     assert re.fullmatch(r"/amc/imports/[0-9a-f-]{36}", where)
-    job = portal.app.state.import_jobs.get(AMC, uuid.UUID(where.rsplit("/", 1)[1]))  # type: ignore[attr-defined]
+    job = portal.app.state.import_jobs.get(AMC, uuid.UUID(where.rsplit("/", 1)[1]))
     assert job.done.wait(60)
     folder = portal.platform.settings.home / "imports" / "portal" / AMC / job.id.hex
     assert not (folder / "upload.csv").exists()  # the copy of the members' file is gone
@@ -548,9 +528,9 @@ def test_a_long_import_shows_its_progress_then_its_report_to_its_insurer_only(
     assert portal.signed_in("gestion@autre.example").get(where).status_code == 404
 
 
-def test_an_import_in_progress_says_how_far_it_is_and_holds_off_another(portal: Portal) -> None:
+def test_an_import_in_progress_says_how_far_it_is_and_holds_off_another(portal: Portals) -> None:
     amc = portal.signed_in(email_of("amc"))
-    jobs: ImportJobs = portal.app.state.import_jobs  # type: ignore[attr-defined]
+    jobs: ImportJobs = portal.app.state.import_jobs
     running = ImportJob(uuid.uuid4(), AMC, size=1000, read=420)
     jobs._jobs[running.id] = running  # as the thread reading a file leaves it midway
     page = amc.get(f"/amc/imports/{running.id}")
@@ -569,7 +549,7 @@ def test_an_import_in_progress_says_how_far_it_is_and_holds_off_another(portal: 
 
 
 def test_an_insurer_reads_the_access_events_about_its_members_page_by_page(
-    portal: Portal,
+    portal: Portals,
 ) -> None:
     pro = portal.signed_in(email_of("professional"))
     for _ in range(3):
@@ -595,7 +575,7 @@ def test_an_insurer_reads_the_access_events_about_its_members_page_by_page(
     assert "Création de compte" in theirs
 
 
-def test_an_insurer_loads_a_plan_version(portal: Portal) -> None:
+def test_an_insurer_loads_a_plan_version(portal: Portals) -> None:
     amc = portal.signed_in(email_of("amc"))
     plan = (
         b'{"code": "PLUS", "name": "Plus", "responsible": true, "valid_from": "2026-01-01",'
@@ -618,7 +598,7 @@ def test_an_insurer_loads_a_plan_version(portal: Portal) -> None:
     assert broken.status_code == 422
 
 
-def test_freezing_needs_a_recent_second_factor(portal: Portal) -> None:
+def test_freezing_needs_a_recent_second_factor(portal: Portals) -> None:
     email = email_of("operator")
     ops = portal.signed_in(email)
     with transaction(portal.platform.sessions) as session:
@@ -643,7 +623,7 @@ def test_freezing_needs_a_recent_second_factor(portal: Portal) -> None:
     assert not containment.in_force(portal.platform)
 
 
-def test_the_step_up_never_redirects_elsewhere(portal: Portal) -> None:
+def test_the_step_up_never_redirects_elsewhere(portal: Portals) -> None:
     email = email_of("security")
     ops = portal.signed_in(email)
     set_rows(portal.platform, User, totp_last_step=None)
@@ -652,7 +632,7 @@ def test_the_step_up_never_redirects_elsewhere(portal: Portal) -> None:
     assert back.headers["location"] == "/ops/"  # type: ignore[attr-defined]
 
 
-def test_the_console_verifies_integrity_and_shows_the_keys(portal: Portal) -> None:
+def test_the_console_verifies_integrity_and_shows_the_keys(portal: Portals) -> None:
     ops = portal.signed_in(email_of("security"))
     report = post(ops, "/ops/integrite", {})
     assert report.status_code == 200  # type: ignore[attr-defined]

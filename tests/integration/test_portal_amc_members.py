@@ -10,7 +10,6 @@ import io
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import unescape
 
@@ -18,7 +17,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from rempart.app import create_app
 from rempart.claims import insurer_invoices
 from rempart.claims.engine import Line
 from rempart.claims.models import Invoice
@@ -38,15 +36,15 @@ from tests.support import (
     ON_BASE,
     OTHER_AMC,
     OTHER_CLAIMANTS,
+    Portals,
     account_actor,
-    add_account,
     add_payments_world,
     bill,
     csrf_of,
     member_file,
     pay_line,
     person,
-    portal_sign_in,
+    portals,
     set_rows,
 )
 
@@ -63,31 +61,18 @@ FAMILY = [HOLDER, SPOUSE, CHILD]
 THEIRS = OTHER_CLAIMANTS[0]  # a member of the other insurer
 
 
-@dataclass
-class World:
-    platform: Platform
-    app: object
-    secrets: dict[str, str]
-
-    def signed_in(self, email: str) -> TestClient:
-        client = TestClient(self.app)  # type: ignore[arg-type]
-        portal_sign_in(client, self.platform, email, self.secrets[email])
-        return client
-
-
 @pytest.fixture
-def world(platform: Platform) -> Iterator[World]:
+def world(platform: Platform) -> Iterator[Portals]:
     add_payments_world(platform)
     family = io.BytesIO(member_file(FAMILY))
     assert import_members(platform, AMC, family, ImportOptions(delta=True)).committed
-    secrets = {
-        INSURER: add_account(platform, "amc", INSURER, amc_number=AMC),
-        OTHER_INSURER: add_account(platform, "amc", OTHER_INSURER, amc_number=OTHER_AMC),
-        PRO: add_account(platform, "professional", PRO, am_number=BILLERS["pharmacist"]),
+    accounts = {
+        INSURER: ("amc", {"amc_number": AMC}),
+        OTHER_INSURER: ("amc", {"amc_number": OTHER_AMC}),
+        PRO: ("professional", {"am_number": BILLERS["pharmacist"]}),
     }
-    app = create_app(platform.settings, platform)
-    with TestClient(app):  # runs the lifespan: the recorder
-        yield World(platform, app, secrets)
+    with portals(platform, accounts) as opened:
+        yield opened
 
 
 def drugs() -> list[Line]:
@@ -125,7 +110,7 @@ def main(html: str) -> str:
 
 
 def test_a_member_file_shows_each_beneficiary_with_rights_and_records_one_event_each(
-    world: World,
+    world: Portals,
 ) -> None:
     client = world.signed_in(INSURER)
     answer = look_up(client, HOLDER.member_number)
@@ -159,7 +144,7 @@ def test_a_member_file_shows_each_beneficiary_with_rights_and_records_one_event_
     assert len(file_reads(world.platform)) == 2 * len(FAMILY)
 
 
-def test_the_history_holds_the_invoices_billed_and_who_read_the_data(world: World) -> None:
+def test_the_history_holds_the_invoices_billed_and_who_read_the_data(world: Portals) -> None:
     billed = bill(world.platform, "pharmacist", ON_BASE, drugs(), "F-PH-1")
     set_rows(world.platform, Invoice, Invoice.id == billed.id, paid_at=datetime.now(UTC))
     bill(world.platform, "pharmacist", ON_BASE, [pay_line("PHAR", 2000, 2000, 30)], "F-PH-2")
@@ -188,7 +173,7 @@ def test_the_history_holds_the_invoices_billed_and_who_read_the_data(world: Worl
 
 
 def test_an_unknown_member_and_another_insurers_look_the_same_and_are_both_recorded(
-    world: World,
+    world: Portals,
 ) -> None:
     client = world.signed_in(INSURER)
     unknown = look_up(client, "ZZ00000000")
@@ -216,7 +201,7 @@ def test_an_unknown_member_and_another_insurers_look_the_same_and_are_both_recor
     assert [e.tenant for e in file_reads(world.platform)][-1] == OTHER_AMC
 
 
-def test_the_member_number_is_never_in_an_address(world: World) -> None:
+def test_the_member_number_is_never_in_an_address(world: Portals) -> None:
     bill(world.platform, "pharmacist", ON_BASE, drugs(), "F-PH-1")
     client = world.signed_in(INSURER)
     answers = [
@@ -237,7 +222,7 @@ def test_the_member_number_is_never_in_an_address(world: World) -> None:
     assert "/amc/beneficiaires" in seen  # the form posts to a fixed address
 
 
-def test_a_lookup_without_the_form_token_is_refused_and_reads_nothing(world: World) -> None:
+def test_a_lookup_without_the_form_token_is_refused_and_reads_nothing(world: Portals) -> None:
     client = world.signed_in(INSURER)
     refused = look_up(client, HOLDER.member_number, with_token=False)
     assert refused.status_code == 403  # type: ignore[attr-defined]
@@ -252,7 +237,7 @@ def test_a_lookup_without_the_form_token_is_refused_and_reads_nothing(world: Wor
 
 
 def test_a_malformed_member_number_is_an_error_on_its_field_and_reads_nothing(
-    world: World,
+    world: Portals,
 ) -> None:
     client = world.signed_in(INSURER)
     answer = look_up(client, "12-34 56")
@@ -262,7 +247,7 @@ def test_a_malformed_member_number_is_an_error_on_its_field_and_reads_nothing(
     assert file_reads(world.platform) == []
 
 
-def test_other_roles_cannot_open_a_member_file(world: World) -> None:
+def test_other_roles_cannot_open_a_member_file(world: Portals) -> None:
     pro = world.signed_in(PRO)
     token = csrf_of(pro.get("/pro/").text)
     answer = pro.post(
@@ -277,7 +262,7 @@ def test_other_roles_cannot_open_a_member_file(world: World) -> None:
 
 
 def test_the_invoice_list_holds_only_the_insurers_invoices_newest_first_without_patients(
-    world: World,
+    world: Portals,
 ) -> None:
     bill(world.platform, "pharmacist", ON_BASE, drugs(), "F-OURS-1")
     bill(world.platform, "gp", ON_BASE, [pay_line("MED", 3000, 3000, 70)], "F-OURS-2")
@@ -298,7 +283,9 @@ def test_the_invoice_list_holds_only_the_insurers_invoices_newest_first_without_
     assert "F-OURS-1" not in theirs
 
 
-def test_the_invoice_list_goes_page_by_page(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_invoice_list_goes_page_by_page(
+    world: Portals, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for n in range(3):
         bill(
             world.platform, "pharmacist", ON_BASE, [pay_line("PHAR", 1000 + n, 1000, 30)], f"F-{n}"

@@ -9,7 +9,6 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +17,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from rempart.app import create_app
 from rempart.claims import invoices
 from rempart.claims.models import Invoice, PriorAgreement, RenewalUse
 from rempart.errors import InvalidInput
@@ -34,12 +32,12 @@ from tests.support import (
     OPTICIAN2_AM,
     UNDER_AGREEMENT,
     Person,
-    add_account,
+    Portals,
     add_prior_agreement_world,
     bill,
     csrf_of,
     pay_line,
-    portal_sign_in,
+    portals,
     professional_ids,
     set_rows,
 )
@@ -52,31 +50,16 @@ REFERENCE = re.compile(r"/pro/accords/(PA[A-Z2-7]{24})\?ok=accord")
 INVOICE = re.compile(r"/pro/factures/([0-9a-f-]{36})\?ok=(facture|deja)")
 
 
-@dataclass
-class Portal:
-    platform: Platform
-    app: object
-    secrets: dict[str, str]
-
-    def signed_in(self, email: str) -> TestClient:
-        client = TestClient(self.app)  # type: ignore[arg-type]
-        portal_sign_in(client, self.platform, email, self.secrets[email])
-        return client
-
-
 @pytest.fixture
-def portal(platform: Platform) -> Iterator[Portal]:
+def portal(platform: Platform) -> Iterator[Portals]:
     add_prior_agreement_world(platform)
-    secrets = {
-        OPTICIAN: add_account(platform, "professional", OPTICIAN, am_number=BILLERS["optician"]),
-        RIVAL: add_account(platform, "professional", RIVAL, am_number=OPTICIAN2_AM),
-        PHARMACIST: add_account(
-            platform, "professional", PHARMACIST, am_number=BILLERS["pharmacist"]
-        ),
+    accounts = {
+        OPTICIAN: ("professional", {"am_number": BILLERS["optician"]}),
+        RIVAL: ("professional", {"am_number": OPTICIAN2_AM}),
+        PHARMACIST: ("professional", {"am_number": BILLERS["pharmacist"]}),
     }
-    app = create_app(platform.settings, platform)
-    with TestClient(app):  # runs the lifespan: recorder, quotas
-        yield Portal(platform, app, secrets)
+    with portals(platform, accounts) as opened:
+        yield opened
 
 
 def card(who: Person) -> dict[str, str]:
@@ -149,7 +132,7 @@ def main(html: str) -> str:
 
 
 def test_an_optician_asks_for_an_agreement_bills_with_it_and_cancels_without_javascript(
-    portal: Portal,
+    portal: Portals,
 ) -> None:
     optician = portal.signed_in(OPTICIAN)
     who = UNDER_AGREEMENT[0]
@@ -229,7 +212,7 @@ def test_an_optician_asks_for_an_agreement_bills_with_it_and_cancels_without_jav
 
 
 def test_a_quote_with_nothing_to_agree_is_answered_line_by_line_and_nothing_is_stored(
-    portal: Portal,
+    portal: Portals,
 ) -> None:
     optician = portal.signed_in(OPTICIAN)
     # CONFORT's optics need no agreement: invoice them directly.
@@ -241,7 +224,7 @@ def test_a_quote_with_nothing_to_agree_is_answered_line_by_line_and_nothing_is_s
     assert count(portal.platform, PriorAgreement) == 0
 
 
-def test_a_paid_invoice_cannot_be_cancelled_and_the_page_says_so(portal: Portal) -> None:
+def test_a_paid_invoice_cannot_be_cancelled_and_the_page_says_so(portal: Portals) -> None:
     optician = portal.signed_in(OPTICIAN)
     reference = ask(optician, UNDER_AGREEMENT[1])
     billed = post(
@@ -264,7 +247,7 @@ def test_a_paid_invoice_cannot_be_cancelled_and_the_page_says_so(portal: Portal)
 # Errors, tokens, double submits -------------------------------------------------------------------
 
 
-def test_errors_are_shown_per_field_with_422_and_nothing_is_booked(portal: Portal) -> None:
+def test_errors_are_shown_per_field_with_422_and_nothing_is_booked(portal: Portals) -> None:
     optician = portal.signed_in(OPTICIAN)
     who = UNDER_AGREEMENT[2]
     wrong = invoice_form(who, number="") | {
@@ -304,7 +287,7 @@ def test_errors_are_shown_per_field_with_422_and_nothing_is_booked(portal: Porta
     assert count(portal.platform, PriorAgreement) == 0
 
 
-def test_a_form_without_its_token_is_refused_and_changes_nothing(portal: Portal) -> None:
+def test_a_form_without_its_token_is_refused_and_changes_nothing(portal: Portals) -> None:
     optician = portal.signed_in(OPTICIAN)
     who = UNDER_AGREEMENT[3]
     reference = ask(optician, who)
@@ -322,7 +305,7 @@ def test_a_form_without_its_token_is_refused_and_changes_nothing(portal: Portal)
     assert count(portal.platform, Invoice, Invoice.status == "cancelled") == 0
 
 
-def test_the_same_invoice_form_sent_twice_bills_once(portal: Portal) -> None:
+def test_the_same_invoice_form_sent_twice_bills_once(portal: Portals) -> None:
     optician = portal.signed_in(OPTICIAN)
     who = UNDER_AGREEMENT[4]
     reference = ask(optician, who)
@@ -359,7 +342,7 @@ def test_the_same_invoice_form_sent_twice_bills_once(portal: Portal) -> None:
     assert other.group(1) != key.group(1)
 
 
-def test_another_practices_agreement_or_invoice_is_not_found(portal: Portal) -> None:
+def test_another_practices_agreement_or_invoice_is_not_found(portal: Portals) -> None:
     optician = portal.signed_in(OPTICIAN)
     who = UNDER_AGREEMENT[5]
     reference = ask(optician, who)
@@ -383,7 +366,7 @@ def test_another_practices_agreement_or_invoice_is_not_found(portal: Portal) -> 
     assert count(portal.platform, PriorAgreement, PriorAgreement.status == "consumed") == 1
 
 
-def test_no_address_the_pages_give_holds_personal_data(portal: Portal) -> None:
+def test_no_address_the_pages_give_holds_personal_data(portal: Portals) -> None:
     optician = portal.signed_in(OPTICIAN)
     who = UNDER_AGREEMENT[6]
     answers = [optician.get("/pro/accords")]
@@ -408,7 +391,7 @@ def test_no_address_the_pages_give_holds_personal_data(portal: Portal) -> None:
     assert who.last_name not in "".join(a.text for a in answers)  # no page names the patient
 
 
-def test_the_invoice_list_pages_and_reads_nothing_of_the_patients(portal: Portal) -> None:
+def test_the_invoice_list_pages_and_reads_nothing_of_the_patients(portal: Portals) -> None:
     pharmacist = portal.signed_in(PHARMACIST)
     who = UNDER_AGREEMENT[7]
     for n in range(3):
@@ -434,7 +417,7 @@ def test_the_invoice_list_pages_and_reads_nothing_of_the_patients(portal: Portal
     assert portal.signed_in(OPTICIAN).get("/pro/factures").text.count("N-") == 0
 
 
-def test_each_page_of_an_agreement_or_an_invoice_is_on_the_record(portal: Portal) -> None:
+def test_each_page_of_an_agreement_or_an_invoice_is_on_the_record(portal: Portals) -> None:
     optician = portal.signed_in(OPTICIAN)
     who = UNDER_AGREEMENT[8]
     reference = ask(optician, who)
@@ -454,7 +437,7 @@ def test_each_page_of_an_agreement_or_an_invoice_is_on_the_record(portal: Portal
     assert ledger(portal.platform)[-1]["tag"] == "beneficiary:prior-agreement:read"
 
 
-def test_list_invoices_checks_its_arguments(portal: Portal) -> None:
+def test_list_invoices_checks_its_arguments(portal: Portals) -> None:
     pharmacist_id = professional_ids(portal.platform)[BILLERS["pharmacist"]]
     caller = Principal(
         "test:pharmacist", "professional", uuid.uuid4(), None, pharmacist_id, "x", "pharmacist"
