@@ -461,6 +461,7 @@ def test_operators_see_the_runs(api: Api) -> None:
     assert run["status"] == "closed"
     one = client.get(f"/api/v1/payment-runs/{run['id']}", headers=headers["operator"]).json()
     assert {i["amc_number"] for i in one["by_insurer"]} == {AMC, OTHER_AMC}
+    assert run == one  # the list gives each run whole, its totals per insurer too
     assert set(one["files"]) == {runs.TRANSFERS_FILE, runs.DEBITS_FILE, runs.MANIFEST_FILE}
     assert client.get("/api/v1/payment-runs", headers=headers["gp"]).status_code == 403
     with platform.sessions() as session:

@@ -15,7 +15,9 @@ A run goes ``open`` → ``files_written`` → ``closed``, one transaction per ar
 3. **Close**: the run is done.
 
 ``rempart payments run`` first finishes any run left unfinished by a crash, then opens a new one:
-a line is never paid twice (the unique item) nor lost (an open run is always finished).
+a line is never paid twice (the unique item) nor lost (an open run is always finished). The
+whole of it holds the run lock (``run_lock``): a second launch while one runs (from the console,
+the command line, a cron) is refused rather than finishing the same run alongside it.
 
 A professional whose bank details are changing (awaiting the code, or cooling off), or that is
 frozen, is held: its invoices stay untaken for the next run, and the run reports it.
@@ -26,13 +28,15 @@ their ``paid_at`` (``claims.models.Invoice``), which ``claims.invoices.cancel_in
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
 import os
 import signal
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -78,6 +82,14 @@ _INVOICES = table_of(Invoice)
 _LINES = table_of(InvoiceLine)
 _ITEMS = table_of(PaymentItem)
 _RUNS_LOCK = 0x52_4D_50_52_55_4E  # "RMPRUN": one run is opened at a time (PostgreSQL)
+RUN_LOCK_FILE = "payment-run.lock"  # SQLite: beside the database file
+
+
+class RunInProgress(Conflict):
+    """Another payment run holds the run lock (another process, or another request)."""
+
+    def __init__(self) -> None:
+        super().__init__("a payment run is already in progress: try again once it has finished")
 
 
 @dataclass(frozen=True)
@@ -153,13 +165,79 @@ def run_payments(
     check_payer(platform.settings)
     out = out_dir or platform.settings.resolved_payments_dir
     outcome = RunOutcome(folder=out)
-    for run_id in unfinished(platform):
-        outcome.resumed.append(finish_run(platform, run_id, out))
-    opening = open_run(platform, run_date, actor)
-    outcome.held, outcome.problems = opening.held, opening.problems
-    if opening.run_id is not None:
-        outcome.run = finish_run(platform, opening.run_id, out)
+    with run_lock(platform):
+        for run_id in unfinished(platform):
+            outcome.resumed.append(finish_run(platform, run_id, out))
+        opening = open_run(platform, run_date, actor)
+        outcome.held, outcome.problems = opening.held, opening.problems
+        if opening.run_id is not None:
+            outcome.run = finish_run(platform, opening.run_id, out)
     return outcome
+
+
+@contextmanager
+def run_lock(platform: Platform) -> Iterator[None]:
+    """One payment run at a time, across threads and processes, for as long as it lasts (about a
+    minute for a million lines). Without it two launches finish the same run together: each
+    writes and renames the same files while the other records their digests and closes it.
+    Never waits: a second launch gets ``RunInProgress``. A PostgreSQL session's advisory lock,
+    or a SQLite file lock; either goes with the process that holds it, killed or not."""
+    if platform.engine.dialect.name == "sqlite":
+        with _file_lock(_lock_file(platform)):
+            yield
+    else:
+        with _advisory_lock(platform):
+            yield
+
+
+@contextmanager
+def _advisory_lock(platform: Platform) -> Iterator[None]:
+    with platform.engine.connect() as connection:
+        # Advisory locks are per database; the key names the schema, so that installations (and
+        # tests) in other schemas of the same database do not hold each other off.
+        schema = connection.scalar(text("SELECT current_schema()"))
+        digest = hashlib.sha256(f"rempart payment run {schema}".encode()).digest()
+        key = {"k": int.from_bytes(digest[:8], "big", signed=True)}
+        taken = connection.scalar(text("SELECT pg_try_advisory_lock(:k)"), key)
+        connection.commit()  # a session's lock outlives the transaction: none is left open
+        if not taken:
+            raise RunInProgress()
+        try:
+            yield
+        finally:
+            try:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), key)
+                connection.commit()
+            except Exception:
+                # Never give the pool back a connection that may still hold the lock: closing
+                # it ends its session, and the lock with it.
+                connection.invalidate()
+                raise
+
+
+def _lock_file(platform: Platform) -> Path:
+    """Beside the database file (what the lock protects), else in the payments folder."""
+    database = platform.engine.url.database
+    if database and database != ":memory:":
+        path = Path(database)
+        return path.with_name(f"{path.name}.{RUN_LOCK_FILE}")
+    return platform.settings.resolved_payments_dir / RUN_LOCK_FILE
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # flock belongs to this open file (not to the process): two threads conflict as two
+    # processes do. The file stays: removing it would let two runs lock two different files.
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunInProgress() from None
+        yield
+    finally:
+        os.close(descriptor)  # lets the lock go
 
 
 def unfinished(platform: Platform) -> list[uuid.UUID]:
@@ -751,7 +829,9 @@ def _write(folder: Path, name: str, data: bytes, durable: bool = False) -> str:
     """
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    target = path.with_name(f".{path.name}.{os.getpid()}.tmp") if durable else path
+    # A name of its own, whoever else writes this file at the same time (another thread of this
+    # process, another process): each rename puts a whole file in place.
+    target = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp") if durable else path
     descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as stream:
         stream.write(data)
@@ -795,12 +875,7 @@ def _run(session: Session, run_id: uuid.UUID, lock: bool = False) -> PaymentRun:
 def get_run(platform: Platform, run_id: uuid.UUID) -> RunView:
     with transaction(platform.sessions) as session:
         run = _run(session, run_id)
-        insurers = session.execute(
-            select(Settlement.amc_number, Settlement.invoices, Settlement.amount)
-            .where(Settlement.run_id == run_id)
-            .order_by(Settlement.amc_number)
-        ).all()
-        return _view(run, tuple((a, n, amount) for a, n, amount in insurers))
+        return _view(run, _by_insurer(session, [run_id]).get(run_id, ()))
 
 
 def run_by_number(platform: Platform, number: int) -> RunView:
@@ -812,16 +887,38 @@ def run_by_number(platform: Platform, number: int) -> RunView:
 
 
 def list_runs(platform: Platform, limit: int = 50) -> list[RunView]:
+    """The runs, newest first, each with its totals per insurer (the API, the command line and
+    the console show the same)."""
     with transaction(platform.sessions) as session:
-        runs = session.scalars(select(PaymentRun).order_by(PaymentRun.number.desc()).limit(limit))
+        runs = list(
+            session.scalars(select(PaymentRun).order_by(PaymentRun.number.desc()).limit(limit))
+        )
+        totals = _by_insurer(session, [run.id for run in runs])
         found = []
         for run in runs:
             journal.check_row(session, run)
-            found.append(_view(run))
+            found.append(_view(run, totals.get(run.id, ())))
         return found
 
 
-def _view(run: PaymentRun, by_insurer: tuple[tuple[str, int, int], ...] = ()) -> RunView:
+def _by_insurer(
+    session: Session, run_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, tuple[tuple[str, int, int], ...]]:
+    """Each run's (AMC number, claims, amount) per insurer: one query for all the runs."""
+    if not run_ids:
+        return {}
+    totals: dict[uuid.UUID, list[tuple[str, int, int]]] = {}
+    rows = session.execute(
+        select(Settlement.run_id, Settlement.amc_number, Settlement.invoices, Settlement.amount)
+        .where(Settlement.run_id.in_(run_ids))
+        .order_by(Settlement.amc_number)
+    )
+    for run_id, amc, claims, amount in rows:
+        totals.setdefault(run_id, []).append((amc, claims, amount))
+    return {run_id: tuple(found) for run_id, found in totals.items()}
+
+
+def _view(run: PaymentRun, by_insurer: tuple[tuple[str, int, int], ...]) -> RunView:
     return RunView(
         run.id,
         run.number,
@@ -843,28 +940,3 @@ def _view(run: PaymentRun, by_insurer: tuple[tuple[str, int, int], ...] = ()) ->
         json.loads(run.files) if run.files else {},
         by_insurer,
     )
-
-
-def list_runs_by_insurer(platform: Platform, limit: int = 50) -> list[RunView]:
-    """The runs, newest first, each with its totals per insurer (the operator console's list:
-    one query for the settlements of every run shown, not one per run)."""
-    with transaction(platform.sessions) as session:
-        runs = list(
-            session.scalars(select(PaymentRun).order_by(PaymentRun.number.desc()).limit(limit))
-        )
-        totals: dict[uuid.UUID, list[tuple[str, int, int]]] = {}
-        if runs:
-            rows = session.execute(
-                select(
-                    Settlement.run_id, Settlement.amc_number, Settlement.invoices, Settlement.amount
-                )
-                .where(Settlement.run_id.in_([run.id for run in runs]))
-                .order_by(Settlement.amc_number)
-            )
-            for run_id, amc, claims, amount in rows:
-                totals.setdefault(run_id, []).append((amc, claims, amount))
-        found = []
-        for run in runs:
-            journal.check_row(session, run)
-            found.append(_view(run, tuple(totals.get(run.id, ()))))
-        return found

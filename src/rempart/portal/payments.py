@@ -3,7 +3,8 @@ details, an insurer's settlement statements, the operator's payment runs.
 
 Each page is one call of the service the API calls (``payments.api``), with the same roles and
 the same answers: another practice's remittance or another insurer's statement is "not found".
-Launching a run from the console is the CLI's use case (``runs.run_payments``), under step-up.
+Launching a run from the console is the CLI's use case (``runs.run_payments``), under step-up;
+a launch while a run is in progress (another click, the CLI) is refused by its run lock.
 A change of bank details needs a second factor given less than ten minutes ago, as in the API;
 the IBAN typed is never put in an address, and never shown again once the change is recorded
 (only its hint, as the service gives it).
@@ -25,7 +26,7 @@ from rempart.identity.deps import ClientDep, PlatformDep
 from rempart.payments import bank_details, documents, remittance, runs, statements
 from rempart.platform import Platform
 from rempart.portal.account import fresh
-from rempart.portal.rendering import problem_of, render
+from rempart.portal.rendering import Problem, problem_of, render
 from rempart.portal.security import FormDep, page, text
 
 router = APIRouter(include_in_schema=False)
@@ -57,6 +58,12 @@ RUN_OK = {
     "suspendus": "Rien n'est payé : les factures dues sont celles de professionnels suspendus "
     "(changement de coordonnées bancaires ou gel).",
 }
+
+RUN_IN_PROGRESS = Problem(
+    "Une campagne de paiement est déjà en cours (lancée ici, en ligne de commande ou par une "
+    "tâche planifiée) : rien n'a été lancé. Attendez qu'elle se termine, puis rechargez cette "
+    "page pour voir son résultat."
+)
 
 
 def _cents(amount: str) -> int:
@@ -267,7 +274,7 @@ def statement_json(settlement_id: uuid.UUID, caller: Insurer, platform: Platform
 def _runs_page(
     request: Request, caller: Principal, platform: Platform, status: int = 200, **context: Any
 ) -> Response:
-    found = runs.list_runs_by_insurer(platform, LIMIT)
+    found = runs.list_runs(platform, LIMIT)
     return render(
         request,
         "ops_payments.html",
@@ -299,7 +306,9 @@ def launch_run(request: Request, caller: Operator, platform: PlatformDep) -> Res
         return _runs_page(request, caller, platform, 403)
     try:
         outcome = runs.run_payments(platform, None, None, caller.actor)
-    except (Conflict, ConfigurationError) as exc:  # a run being finished elsewhere; settings
+    except runs.RunInProgress as exc:  # another launch (a second click, the CLI, a cron)
+        return _runs_page(request, caller, platform, exc.status, problem=RUN_IN_PROGRESS)
+    except (Conflict, ConfigurationError) as exc:  # settings; an invoice changed meanwhile
         return _runs_page(request, caller, platform, exc.status, problem=problem_of(exc))
     done = outcome.run or (outcome.resumed[-1] if outcome.resumed else None)
     target = f"/ops/paiements/{done.id}" if done else "/ops/paiements"
