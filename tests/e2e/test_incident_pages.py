@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
 from rempart.app import create_app
@@ -52,6 +52,11 @@ def phished(platform: Platform) -> datetime:
     return start
 
 
+def menu(page: Page) -> Locator:
+    """The main menu (the console's home links to some of the same pages)."""
+    return page.get_by_role("navigation", name="Menu principal")
+
+
 def downloads(platform: Platform) -> list[AccessEvent]:
     with transaction(platform.sessions) as session:
         rows = session.scalars(
@@ -69,7 +74,7 @@ def test_an_operator_sees_an_alert_scopes_the_account_and_prepares_the_notificat
     sign_in_page(tab, OPERATOR, secret)
     expect(page).to_have_url(tab.base + "/ops/")
 
-    page.get_by_role("link", name="Alertes").click()
+    menu(page).get_by_role("link", name="Alertes").click()
     table = page.get_by_role("table", name=re.compile("les plus récentes d'abord"))
     expect(table).to_contain_text("Rafale")
     expect(table).to_contain_text("25 pour un seuil de 12,5")
@@ -79,7 +84,7 @@ def test_an_operator_sees_an_alert_scopes_the_account_and_prepares_the_notificat
     expect(table).to_contain_text("Heure de Paris")
     tab.shot("ops-4-alertes")
 
-    page.get_by_role("link", name="Incidents").click()
+    menu(page).get_by_role("link", name="Incidents").click()
     page.get_by_label("Comptes").fill(PRO)
     tab.shot("ops-5-incidents")
     page.get_by_role("button", name="Établir le périmètre").click()
@@ -112,7 +117,7 @@ def test_an_insurer_downloads_its_notification_pack(
     secret = add_account(platform, "amc", INSURER, amc_number=AMC)
     page = tab.page
     sign_in_page(tab, INSURER, secret)
-    page.get_by_role("link", name="Incidents").click()
+    menu(page).get_by_role("link", name="Incidents").click()
     expect(page.get_by_role("heading", name=re.compile("^Incident du"))).to_be_visible()
     expect(page.get_by_text("Personnes concernées", exact=True)).to_be_visible()
     tab.shot("amc-5-incidents")
@@ -124,6 +129,7 @@ def test_an_insurer_downloads_its_notification_pack(
     (event,) = downloads(platform)
     assert event.actor == account_actor(platform, INSURER)
     assert event.tenant == AMC
+    assert event.beneficiary  # the one person the letters name, by pseudonym
 
 
 def test_the_incident_pages_meet_wcag_2_1_aa(

@@ -10,10 +10,14 @@ from __future__ import annotations
 import html
 import io
 import re
+import shutil
+import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,11 +26,14 @@ from sqlalchemy import select, update
 
 from rempart.app import create_app
 from rempart.db import transaction
+from rempart.errors import InvalidInput, NotFound
 from rempart.guard.detection import record_alert
 from rempart.guard.signals import Assessment, Context, Finding, Measure, Response, Signal
 from rempart.identity import totp
 from rempart.identity.models import AuthSession, User
 from rempart.incidents import console, containment
+from rempart.incidents import notify as notification
+from rempart.incidents import scope as scoping
 from rempart.ledger.events import AccessEvent, Tag
 from rempart.ledger.models import LedgerEntry
 from rempart.platform import Platform
@@ -341,13 +348,25 @@ def test_the_insurer_downloads_its_pack_and_each_download_is_on_the_record(
         for code in ("lettres-001", "cnil", "attestation", "attestation-json", "publipostage")
     )
     actor = account_actor(world.platform, INSURER)
-    for number, link in enumerate(links, start=1):
+    read = sorted(str(e.beneficiary) for e in events(world.platform, Tag.NOTIFICATION_PREPARED))
+    assert len(read) == 2
+    listed = amc.get("/amc/acces").text
+    counted = {p: listed.count(f"<code>{p[:12]}</code>") for p in read}
+    for link in links:
+        before = len(events(world.platform, Tag.NOTIFICATION_DOWNLOADED))
         answer = amc.get(link)
         assert answer.status_code == 200, link
         assert "attachment" in answer.headers["content-disposition"]
-        downloads = events(world.platform, Tag.NOTIFICATION_DOWNLOADED)
-        assert len(downloads) == number
-        assert (downloads[-1].actor, downloads[-1].tenant) == (actor, AMC)
+        downloads = events(world.platform, Tag.NOTIFICATION_DOWNLOADED)[before:]
+        assert {(e.actor, e.tenant) for e in downloads} == {(actor, AMC)}
+        if link.endswith(("/lettres-001", "/publipostage")):  # they name both people
+            assert sorted(str(e.beneficiary) for e in downloads) == read, link
+        else:  # counts and digests only: one event, no one named
+            assert [e.beneficiary for e in downloads] == [None], link
+    shown = amc.get("/amc/acces").text  # the insurer sees who was named in what it took
+    for pseudonym in read:
+        rows = shown.count(f"<code>{pseudonym[:12]}</code>")
+        assert rows == counted[pseudonym] + 2  # the letters and the mailing file
     letters = amc.get(f"/amc/incidents/{scope_hex}/lettres-001")
     path = console.incidents_home(world.platform) / scope_hex / "letters.pdf"
     path.write_bytes(letters.content)
@@ -413,3 +432,192 @@ def test_no_address_of_the_incident_pages_holds_personal_data(world: World) -> N
     leaks = [url for url in seen for value in personal if value in url]
     assert not leaks
     assert any(url.startswith("/amc/incidents/") for url in seen)
+
+
+# Preparing the packs once, whatever happens -----------------------------------------------------
+
+
+def leftovers(platform: Platform) -> list[str]:
+    """What a run of ``notify`` may leave beside the packs: its lock, its unfinished folder."""
+    home = console.incidents_home(platform)
+    return sorted(p.name for p in home.glob("*/.*"))
+
+
+def test_a_second_request_while_the_packs_are_prepared_is_refused_and_reads_no_one(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ops = world.signed_in(SECURITY)
+    page = scoped(world, ops)
+    inside, release = threading.Event(), threading.Event()
+    identify = notification._identify
+
+    def slow(*args: Any, **kwargs: Any) -> Any:  # the first run, held while it reads identities
+        inside.set()
+        assert release.wait(30)
+        return identify(*args, **kwargs)
+
+    monkeypatch.setattr(notification, "_identify", slow)
+    token = csrf_of(ops.get(page).text)
+    first: list[int] = []
+    running = threading.Thread(
+        target=lambda: first.append(
+            ops.post(
+                page + "/notifications",
+                data={"contact": "SOC", "csrf": token},
+                follow_redirects=False,
+            ).status_code
+        )
+    )
+    running.start()
+    try:
+        assert inside.wait(30)
+        other = world.signed_in(OPERATOR)  # a double click, or a colleague
+        second = post(other, page + "/notifications", {"contact": "SOC"}, page)
+        assert second.status_code == 409  # type: ignore[attr-defined]
+        assert "being prepared" in second.text  # type: ignore[attr-defined]
+        assert not (console.incidents_home(world.platform) / page[-32:] / "notification").exists()
+    finally:
+        release.set()
+        running.join(60)
+    assert first == [303]
+    assert len(events(world.platform, Tag.NOTIFICATION_PREPARED)) == 2  # each person read once
+    assert leftovers(world.platform) == []
+    again = post(ops, page + "/notifications", {}, page)
+    assert again.status_code == 409  # type: ignore[attr-defined]
+    assert "already prepared" in again.text  # type: ignore[attr-defined]
+
+
+def test_a_preparation_failing_part_way_leaves_no_pack_and_can_be_run_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ops = world.signed_in(SECURITY)
+    page = scoped(world, ops)
+    scope_id = uuid.UUID(page[-32:])
+    folder = console.incidents_home(world.platform) / scope_id.hex
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise OSError("no space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(notification, "_write_pack", full)
+        with pytest.raises(OSError, match="no space"):
+            console.prepare_notifications(world.platform, scope_id, "user:test")
+    assert not (folder / "notification").exists()
+    assert leftovers(world.platform) == []
+    assert console.scope_view(world.platform, scope_id).notified is None
+    assert "Préparer les notifications" in ops.get(page).text  # the form, and it works:
+    assert post(ops, page + "/notifications", {}, page).status_code == 303  # type: ignore[attr-defined]
+    assert (folder / "notification" / "summary.json").is_file()
+    assert console.packs_for(world.platform, AMC)
+
+
+def test_half_a_pack_left_by_an_older_version_is_replaced(world: World) -> None:
+    ops = world.signed_in(SECURITY)
+    page = scoped(world, ops)
+    half = console.incidents_home(world.platform) / page[-32:] / "notification" / AMC
+    half.mkdir(parents=True)
+    (half / "lettres-art34-001.pdf").write_bytes(b"%PDF-1.7 truncated")
+    assert post(ops, page + "/notifications", {}, page).status_code == 303  # type: ignore[attr-defined]
+    assert (half / "attestation.json").is_file()
+
+
+# One bad folder hides itself, not the others -------------------------------------------------
+
+
+def test_an_unreadable_folder_does_not_break_the_lists(world: World) -> None:
+    page = prepared(world, world.signed_in(OPERATOR))
+    home = console.incidents_home(world.platform)
+    good = page[-32:]
+    not_json, incomplete, no_summary, no_attestation = (uuid.uuid4().hex for _ in range(4))
+    for name in (not_json, incomplete, no_summary, no_attestation):
+        shutil.copytree(home / good, home / name)
+    (home / not_json / "scope.json").write_text('{"format": "rempart-sco')  # cut short
+    (home / incomplete / "scope.json").write_text('{"format": "rempart-scope/1"}')
+    (home / no_summary / "notification" / "summary.json").write_text("{")
+    (home / no_attestation / "notification" / AMC / "attestation.json").unlink()
+    ops = world.signed_in(OPERATOR)
+    listed = ops.get("/ops/incidents")
+    assert listed.status_code == 200
+    for name in (good, no_summary, no_attestation):
+        assert f'href="/ops/incidents/{name}"' in listed.text
+    for name in (not_json, incomplete):
+        assert name not in listed.text
+        broken = ops.get(f"/ops/incidents/{name}")
+        assert broken.status_code == 422
+        assert str(home) not in broken.text  # no server path
+    notices = world.signed_in(INSURER).get("/amc/incidents")
+    assert notices.status_code == 200
+    assert f"/amc/incidents/{good}/cnil" in notices.text
+    assert no_attestation not in notices.text
+
+
+def test_the_services_name_no_server_path_in_their_refusals(world: World, tmp_path: Path) -> None:
+    page = prepared(world, world.signed_in(OPERATOR))
+    folder = console.incidents_home(world.platform) / page[-32:]
+    with pytest.raises(InvalidInput) as full:
+        notification.notify(world.platform, folder, folder)  # the scope's folder: not empty
+    with pytest.raises(NotFound) as missing:
+        scoping.load_scope(tmp_path)
+    (tmp_path / "scope.json").write_text("not json")
+    with pytest.raises(InvalidInput) as garbled:
+        scoping.load_scope(tmp_path)
+    for refused in (full, missing, garbled):
+        assert str(tmp_path) not in refused.value.detail
+        assert str(folder) not in refused.value.detail
+
+
+def test_a_file_rewritten_is_whole_or_untouched(tmp_path: Path) -> None:
+    target = tmp_path / "summary.json"
+    scoping.write_private(target, '{"old": true}\n')
+    with pytest.raises(UnicodeEncodeError):
+        scoping.write_private(target, '{"new": "' + "x" * 100_000 + '\udc80"}')  # fails mid-way
+    assert target.read_text() == '{"old": true}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+    assert target.stat().st_mode & 0o777 == 0o600
+
+
+# Criteria and times ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("criteria", "field"),
+    [
+        ({"professionals": ["759999999"]}, "professional"),
+        ({"accounts": ["personne@nulle.part"]}, "account"),
+        ({"accounts": [f"user:{uuid.UUID(int=7)}"]}, "account"),
+        ({"accounts": [f"client:{uuid.UUID(int=7)}"]}, "account"),
+    ],
+)
+def test_a_name_that_matches_nothing_says_which_criterion(
+    world: World, criteria: dict[str, list[str]], field: str
+) -> None:
+    with pytest.raises(scoping.UnknownName) as unknown:
+        scoping.resolve_criteria(world.platform, world.start, world.end, **criteria)
+    assert unknown.value.field == field
+
+
+def test_an_account_is_named_by_user_and_its_id_in_both_services() -> None:
+    known = uuid.uuid4()
+    assert containment.user_id(f"user:{known}") == known
+    for other in ("user:", "user:pas-un-id", str(known), "client:" + known.hex, "a@b.example"):
+        assert containment.user_id(other) is None
+
+
+@pytest.mark.parametrize(
+    ("du", "au"),
+    [
+        ("2026-03-29T02:30", "2026-03-29T05:00"),  # skipped: 2 h becomes 3 h
+        ("2026-10-25T01:00", "2026-10-25T02:30"),  # twice: 3 h becomes 2 h
+    ],
+)
+def test_a_time_of_the_clock_change_is_refused_on_its_field(world: World, du: str, au: str) -> None:
+    ops = world.signed_in(OPERATOR)
+    answer = post(ops, "/ops/incidents", scope_form(world, du=du, au=au), "/ops/incidents")
+    assert answer.status_code == 422  # type: ignore[attr-defined]
+    text = html.unescape(answer.text)  # type: ignore[attr-defined]
+    field = "du" if du.endswith("02:30") else "au"
+    assert f'id="{field}-erreur"' in text
+    assert "changement d'heure" in text
+    assert not incidents_written(world.platform)
+    fine = scope_form(world, du="2026-03-29T01:30", au="2026-10-25T03:30")
+    assert post(ops, "/ops/incidents", fine, "/ops/incidents").status_code == 303  # type: ignore[attr-defined]

@@ -6,12 +6,15 @@ A scope folder is named by a random id (``<home>/incidents/<id>/``, mode 0700), 
 address names: the criteria (ids, never an e-mail address), the counts and the packs are read back
 from the folder's own ``scope.json`` and ``notification/summary.json``. An insurer's documents are
 chosen from a fixed list by a code: no name or path from an address reaches the file system.
+A folder that cannot be read (cut short, edited by hand) is left out of the lists, logged by its
+id only; the others are still shown.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,14 +22,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rempart.errors import Conflict, NotFound
+import pyarrow.parquet as pq
+import structlog
+
+from rempart.db import transaction, utcnow
+from rempart.errors import Error, InvalidInput, NotFound
+from rempart.identity.auth import Client
 from rempart.incidents import notify as notification
 from rempart.incidents import scope as scoping
+from rempart.ledger.events import AccessEvent, Tag
+from rempart.ledger.services import append_events
 from rempart.platform import Platform
 
+log = structlog.get_logger("rempart")
+
 INCIDENTS = "incidents"
-NOTIFICATION = "notification"
-SUMMARY = "summary.json"
+NOTIFICATION = notification.NOTIFICATION
+SUMMARY = notification.SUMMARY
 ATTESTATION = "attestation.json"
 _SAFE_AMC = re.compile(r"[0-9A-Za-z]{1,20}")  # an AMC number: also a folder name of the pack
 _VOLUME = re.compile(r"lettres-([0-9]{3})")  # a volume's code
@@ -164,8 +176,19 @@ def _time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+# What a hand-edited or truncated file raises when its fields are read.
+_BROKEN = (Error, OSError, ValueError, KeyError, TypeError, AttributeError)
+
+
 def _view(scope_id: uuid.UUID, folder: Path) -> ScopeView:
     data = scoping.load_scope(folder)
+    try:
+        return _read_view(scope_id, folder, data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise InvalidInput("this scope's files are incomplete", field="scope") from None
+
+
+def _read_view(scope_id: uuid.UUID, folder: Path, data: dict[str, Any]) -> ScopeView:
     criteria, ledger = data["criteria"], data["ledger"]
     checkpoint = ledger.get("checkpoint")
     entries = ledger.get("entries_verified") or {}
@@ -198,8 +221,21 @@ def _view(scope_id: uuid.UUID, folder: Path) -> ScopeView:
 
 
 def _notified(summary: Path) -> Notified | None:
+    """A folder's packs, or None if there are none (or none that can be read: logged)."""
     if not summary.is_file():
         return None
+    try:
+        return _read_notified(summary)
+    except _BROKEN as exc:
+        log.warning(
+            "incident pack summary unreadable",
+            scope=summary.parent.parent.name,
+            error=type(exc).__name__,
+        )
+        return None
+
+
+def _read_notified(summary: Path) -> Notified:
     data: dict[str, Any] = json.loads(summary.read_text())
     return Notified(
         at=datetime.fromtimestamp(summary.stat().st_mtime, UTC),
@@ -231,8 +267,13 @@ def _scope_ids(platform: Platform) -> list[uuid.UUID]:
 
 
 def scopes(platform: Platform) -> list[ScopeView]:
-    """Every scope run from the console, newest first."""
-    views = [_view(i, incidents_home(platform) / i.hex) for i in _scope_ids(platform)]
+    """Every scope run from the console that can be read, newest first."""
+    views = []
+    for scope_id in _scope_ids(platform):
+        try:
+            views.append(_view(scope_id, incidents_home(platform) / scope_id.hex))
+        except _BROKEN as exc:  # the others are still listed
+            log.warning("incident scope unreadable", scope=scope_id.hex, error=type(exc).__name__)
     return sorted(views, key=lambda v: v.generated_at, reverse=True)
 
 
@@ -256,18 +297,24 @@ def run_scope(
     home = incidents_home(platform)
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     scope_id = uuid.uuid4()
-    scoping.scope(platform, criteria, home / scope_id.hex)
+    try:
+        scoping.scope(platform, criteria, home / scope_id.hex)
+    except BaseException:
+        shutil.rmtree(home / scope_id.hex, ignore_errors=True)  # no half scope left behind
+        raise
     return scope_view(platform, scope_id)
 
 
 def prepare_notifications(
     platform: Platform, scope_id: uuid.UUID, actor: str, contact: str | None = None
 ) -> ScopeView:
-    """Write the scope's notification packs (identities read: recorded by ``notify``)."""
+    """Write the scope's notification packs (identities read: recorded by ``notify``). One run
+    at a time, once: a second request while the first runs, or after it, is a conflict; a run
+    that failed part-way left no pack, and the next one starts again."""
     folder = _folder(platform, scope_id)
-    if (folder / NOTIFICATION).exists():
-        raise Conflict("the notifications of this scope were already prepared")
-    notification.notify(platform, folder, actor=actor, contact=contact or None)
+    notification.notify(
+        platform, folder, actor=actor, contact=contact or None, replace_incomplete=True
+    )
     return scope_view(platform, scope_id)
 
 
@@ -303,38 +350,85 @@ def _documents(files: Sequence[str]) -> tuple[Document, ...]:
 
 
 def packs_for(platform: Platform, amc: str) -> list[InsurerPack]:
-    """The packs prepared for this insurer, newest first."""
+    """The packs prepared for this insurer that can be read, newest first."""
     found = []
     for scope_id in _scope_ids(platform):
-        summary = incidents_home(platform) / scope_id.hex / NOTIFICATION / SUMMARY
-        notified = _notified(summary)
-        pack = next((p for p in notified.packs if p.amc == amc), None) if notified else None
-        if notified is None or pack is None:
+        try:
+            pack = _insurer_pack(platform, amc, scope_id)
+        except _BROKEN as exc:  # one bad pack hides itself, not the others
+            log.warning("incident pack unreadable", scope=scope_id.hex, error=type(exc).__name__)
             continue
-        attestation = json.loads((_pack_folder(platform, amc, scope_id) / ATTESTATION).read_text())
-        window = attestation["window"]
-        found.append(
-            InsurerPack(
-                scope_id,
-                notified.at,
-                datetime.fromisoformat(window["from"]),
-                datetime.fromisoformat(window["to"]),
-                pack.people,
-                pack.letters,
-                pack.unresolved,
-                _documents(pack.files),
-            )
-        )
+        if pack is not None:
+            found.append(pack)
     return sorted(found, key=lambda p: p.prepared_at, reverse=True)
 
 
+def _insurer_pack(platform: Platform, amc: str, scope_id: uuid.UUID) -> InsurerPack | None:
+    notified = _notified(incidents_home(platform) / scope_id.hex / NOTIFICATION / SUMMARY)
+    pack = next((p for p in notified.packs if p.amc == amc), None) if notified else None
+    if notified is None or pack is None:
+        return None
+    attestation = json.loads((_pack_folder(platform, amc, scope_id) / ATTESTATION).read_text())
+    window = attestation["window"]
+    return InsurerPack(
+        scope_id,
+        notified.at,
+        datetime.fromisoformat(window["from"]),
+        datetime.fromisoformat(window["to"]),
+        pack.people,
+        pack.letters,
+        pack.unresolved,
+        _documents(pack.files),
+    )
+
+
 def pack_document(
-    platform: Platform, amc: str, scope_id: uuid.UUID, code: str
+    platform: Platform, actor: str, amc: str, client: Client, scope_id: uuid.UUID, code: str
 ) -> tuple[Path, Document]:
     """One file of this insurer's pack in this scope, by its code: another insurer's pack, an
-    unknown code or a file the pack lacks are all "not found"."""
+    unknown code or a file the pack lacks are all "not found". The download is committed to the
+    ledger before the file is given: one event per person the file names (by pseudonym), or one
+    event for a file that names no one."""
     wanted = document(code)
-    path = _pack_folder(platform, amc, scope_id) / wanted.name
+    folder = _pack_folder(platform, amc, scope_id)
+    path = folder / wanted.name
     if not path.is_file():
         raise NotFound("no such document")
+    people: list[str | None] = [None]
+    if wanted.fields:
+        people = [*_disclosed(folder, amc, wanted.name)] or [None]
+    now = utcnow()
+    events = [
+        AccessEvent(
+            at=now,
+            tag=Tag.NOTIFICATION_DOWNLOADED,
+            actor=actor,
+            outcome="downloaded",
+            purpose=f"incident notification pack {scope_id.hex}: {wanted.name}",
+            organisation=amc,
+            tenant=amc,
+            beneficiary=pseudonym,
+            fields=wanted.fields,
+            ip=client.ip,
+            user_agent=client.user_agent,
+        )
+        for pseudonym in people
+    ]
+    with transaction(platform.sessions) as session:
+        append_events(session, events)
     return path, wanted
+
+
+def _disclosed(folder: Path, amc: str, name: str) -> list[str]:
+    """The pseudonyms of the people a file of the pack names, as ``notify`` listed them; for a
+    pack without that list, everyone of this insurer in the scope (never fewer than named)."""
+    try:
+        listed = json.loads((folder / notification.DISCLOSED).read_text())[name]
+        if isinstance(listed, list) and all(isinstance(p, str) for p in listed):
+            return listed
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    scope_file = folder.parent.parent / scoping.amc_file(amc, "parquet")
+    return [
+        str(p) for p in pq.read_table(scope_file, columns=["pseudonym"])["pseudonym"].to_pylist()
+    ]

@@ -56,15 +56,24 @@ def _target(
     return tenant.id, f"insurer {name}"
 
 
+def user_id(name: str) -> uuid.UUID | None:
+    """The id in ``user:<id>``, as the ledger and the guard's alerts name an account; None for
+    any other name (an e-mail address, a malformed id): the caller decides what else it takes."""
+    kind, _, rest = name.partition(":")
+    if kind != "user":
+        return None
+    try:
+        return uuid.UUID(rest)
+    except ValueError:
+        return None
+
+
 def _account(platform: Platform, session: Session, name: str) -> User:
     """An account by its e-mail address, or by ``user:<id>`` as the ledger and the guard's
     alerts name it (the console freezes from an alert without anyone typing an address)."""
-    kind, _, rest = name.partition(":")
-    if kind == "user" and rest:
-        try:
-            found = session.get(User, uuid.UUID(rest))
-        except ValueError:
-            found = None
+    named = user_id(name)
+    if named is not None:
+        found = session.get(User, named)
         if found is None:
             raise NotFound("no account with this id")
         return found

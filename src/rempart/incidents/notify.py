@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache
@@ -48,6 +51,9 @@ PSEUDONYM = "pseudonym"  # the blind-index field of ledger pseudonyms (registry.
 IDENTITY_FIELDS = ("last_name", "first_name", "birth_date", "member_number")
 LETTERS_PER_VOLUME = 1000
 BATCH = 1000
+NOTIFICATION = "notification"  # the pack's folder in the scope's, unless told otherwise
+SUMMARY = "summary.json"  # written last: a pack folder holding it is complete
+DISCLOSED = "disclosed.json"  # per file of an insurer's pack, the pseudonyms of the people named
 
 # What each disclosed field means, for the person concerned (art. 34: plain language).
 FIELD_WORDS = {
@@ -167,8 +173,12 @@ def notify(
     external: Sequence[str] = (),
     force: bool = False,
     progress: Callable[[str], None] | None = None,
+    replace_incomplete: bool = False,
 ) -> NotifyResult:
-    """Write the notification pack of each insurer of the scope in ``out``."""
+    """Write the notification pack of each insurer of the scope in ``out`` (by default the
+    scope's ``notification/``). The pack is written into a hidden sibling folder, renamed to
+    ``out`` once complete: ``out`` never holds half a pack, and a failure leaves nothing behind
+    but the ledger's records of the identities already read."""
     scope = load_scope(scope_dir)
     if scope["status"] == "refused":
         raise Conflict("this scope was refused (the ledger did not verify): nothing to notify")
@@ -177,10 +187,56 @@ def notify(
             "this scope was forced from a ledger that did not verify: check its problems "
             "(scope.json), then give --force to notify anyway"
         )
-    out = out or scope_dir / "notification"
-    if out.exists() and any(out.iterdir()):
-        raise InvalidInput(f"{out} is not empty: write the pack into a new folder", field="out")
-    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    out = out or scope_dir / NOTIFICATION
+    with claimed(out):
+        if (out / SUMMARY).is_file():
+            raise Conflict("the notifications of this scope were already prepared")
+        if replace_incomplete and out.is_dir():
+            shutil.rmtree(out)  # half a pack left by an older version: never shown nor served
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise InvalidInput("the output folder is not empty: write into a new one", "out")
+        partial = out.with_name(f".{out.name}.{uuid.uuid4().hex}.partial")
+        partial.mkdir(mode=0o700)
+        try:
+            result = _notify(
+                platform, scope, scope_dir, partial, actor, contact, external, progress
+            )
+            os.rename(partial, out)  # replaces an empty folder
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+    result.out = out
+    return result
+
+
+@contextmanager
+def claimed(out: Path) -> Iterator[None]:
+    """The right to write ``out``, for one run at a time (a double click, the CLI beside the
+    console): a lock folder beside it, made atomically. A crash leaves it behind: the next run is
+    refused until an administrator removes it, rather than two runs reading every identity."""
+    out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = out.with_name(f".{out.name}.lock")
+    try:
+        lock.mkdir(mode=0o700)
+    except FileExistsError:
+        raise Conflict(
+            "the notifications of this scope are being prepared: wait until it is done"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.rmdir()
+
+
+def _notify(
+    platform: Platform,
+    scope: dict[str, Any],
+    scope_dir: Path,
+    out: Path,
+    actor: str,
+    contact: str | None,
+    external: Sequence[str],
+    progress: Callable[[str], None] | None,
+) -> NotifyResult:
     now = utcnow()
     people: list[tuple[AmcPack, list[Addressee]]] = []
     for entry in scope["amcs"]:
@@ -218,7 +274,7 @@ def notify(
             progress(f"AMC {pack.amc}: writing {len(found)} letters")
         _write_pack(out / pack.amc, pack, found, scope, context)
     result = NotifyResult(out, [p for p, _ in people], integrity, problems, note)
-    write_private(out / "summary.json", json.dumps(result.describe(), indent=2) + "\n")
+    write_private(out / SUMMARY, json.dumps(result.describe(), indent=2) + "\n")
     return result
 
 
@@ -400,6 +456,7 @@ def _write_pack(
     entry = next(a for a in scope["amcs"] if a["amc"] == pack.amc)
     today = context["now"].astimezone(PARIS).date()
     mailing: list[list[object]] = []
+    disclosed: dict[str, list[str]] = {"publipostage.csv": [p.pseudonym for p in people]}
     for number, start in enumerate(range(0, len(people), LETTERS_PER_VOLUME), start=1):
         volume = people[start : start + LETTERS_PER_VOLUME]
         name = f"lettres-art34-{number:03d}.pdf"
@@ -422,11 +479,13 @@ def _write_pack(
             mailing.append([letter, name, page, person.member_number, person.birth_rank])
         pack.files.append(name)
         pack.letters += len(volume)
+        disclosed[name] = [p.pseudonym for p in volume]
     with private_file(folder / "publipostage.csv") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["lettre", "fichier", "page", "numero_adherent", "rang"])
         writer.writerows(mailing)
     pack.files.append("publipostage.csv")
+    write_private(folder / DISCLOSED, json.dumps(disclosed, indent=2) + "\n")
     counts = Counter(p.relationship for p in people)
     fields = Counter(f for p in people for f in p.fields)
     _pdf(

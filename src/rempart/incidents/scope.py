@@ -40,6 +40,7 @@ from rempart.db import transaction, utcnow
 from rempart.errors import InvalidInput, NotFound
 from rempart.identity.models import ApiClient, User
 from rempart.identity.services import email_index
+from rempart.incidents.containment import user_id
 from rempart.incidents.window import WindowReport, verify_window
 from rempart.platform import Platform
 from rempart.registry.models import Professional
@@ -55,6 +56,15 @@ SOURCE = "read_parquet(?, hive_partitioning = true, hive_types = {'day': DATE})"
 
 
 # --- Criteria ------------------------------------------------------------------------------------
+
+
+class UnknownName(NotFound):
+    """A name in the criteria that matches nothing; ``field`` says which criterion (``account``,
+    ``professional``), so that a form can point at it without reading the message."""
+
+    def __init__(self, detail: str, field: str) -> None:
+        super().__init__(detail)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -121,7 +131,7 @@ def resolve_criteria(
         for am_number in professionals:
             if session.scalar(select(Professional.id).where(Professional.am_number == am_number)):
                 continue
-            raise NotFound(f"no professional with billing number {am_number}")
+            raise UnknownName(f"no professional with billing number {am_number}", "professional")
     return Criteria(
         since, until, tuple(actors), tuple(dict.fromkeys(professionals)), tuple(networks)
     )
@@ -132,24 +142,24 @@ def _actors(platform: Platform, session: Session, account: str, since: datetime)
     if kind == "client" and rest:
         client_id = _uuid(rest)
         if session.get(ApiClient, client_id) is None:
-            raise NotFound("no API client with this id")
+            raise UnknownName("no API client with this id", "account")
         return [f"client:{client_id}"]
     if "@" in account:
-        user_id = session.scalar(
+        found = session.scalar(
             select(User.id).where(User.email_index == email_index(platform, session, account))
         )
-        if user_id is None:
-            raise NotFound("no account with this e-mail address")
+        if found is None:
+            raise UnknownName("no account with this e-mail address", "account")
     else:
-        user_id = _uuid(rest if kind == "user" and rest else account)
-        if session.get(User, user_id) is None:
-            raise NotFound(f"no account with id {user_id}")
+        found = user_id(account) or _uuid(account)
+        if session.get(User, found) is None:
+            raise UnknownName(f"no account with id {found}", "account")
     planted = session.scalars(
         select(ApiClient.id)
-        .where(ApiClient.registered_by == f"user:{user_id}", ApiClient.created_at >= since)
+        .where(ApiClient.registered_by == f"user:{found}", ApiClient.created_at >= since)
         .order_by(ApiClient.created_at)
     )
-    return [f"user:{user_id}", *(f"client:{c}" for c in planted)]
+    return [f"user:{found}", *(f"client:{c}" for c in planted)]
 
 
 def _uuid(text: str) -> uuid.UUID:
@@ -339,7 +349,7 @@ def scope(
     ``force``: then the scope is written with the problems beside it (``status: forced``).
     """
     if out.exists() and any(out.iterdir()):
-        raise InvalidInput(f"{out} is not empty: scope into a new folder", field="out")
+        raise InvalidInput("the output folder is not empty: scope into a new folder", field="out")
     out.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(out, 0o700)
     window = verify_window(
@@ -423,21 +433,28 @@ def private_file(path: Path) -> Iterator[TextIO]:
 
 
 def write_private(path: Path, text: str) -> None:
-    with private_file(path) as handle:
-        handle.write(text)
+    """Write a whole file, owner-only, atomically: a reader finds the old file or the new one,
+    never half of it (a crash mid-write leaves only a hidden temporary file behind)."""
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        with private_file(partial) as handle:
+            handle.write(text)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def load_scope(folder: Path) -> dict[str, Any]:
     """The scope.json of a scope folder, checked for its format."""
     path = folder / SCOPE_FILE
-    if not path.is_file():
+    if not path.is_file():  # the messages name no path: they may reach the console's pages
         raise NotFound(
-            f"{path} does not exist: give the folder written by `rempart incident scope`"
+            f"this folder has no {SCOPE_FILE}: give the folder written by `rempart incident scope`"
         )
     try:
-        data: dict[str, Any] = json.loads(path.read_text())
-    except ValueError:
-        raise InvalidInput(f"{path} is not JSON", field="scope") from None
-    if data.get("format") != FORMAT:
-        raise InvalidInput(f"{path} is not a scope of format {FORMAT}", field="scope")
+        data = json.loads(path.read_text())
+    except (ValueError, OSError):
+        raise InvalidInput(f"{SCOPE_FILE} cannot be read as JSON", field="scope") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InvalidInput(f"{SCOPE_FILE} is not a scope of format {FORMAT}", field="scope")
     return data

@@ -5,7 +5,8 @@ evidence (/ops/alertes), scoping an incident and preparing its notification pack
 Scopes and packs are the CLI's (``rempart incident scope|notify``), run in the request: a scope
 goes into a new folder under the platform's home, named by a random id, the only thing an address
 holds. Preparing the packs reads the identities of the people concerned: it needs a recent second
-factor, and ``notify`` records each read. An insurer's download of its pack is recorded too.
+factor, and ``notify`` records each read. An insurer's download of its pack is recorded too, by
+the service, once per person the file names.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from starlette.datastructures import FormData
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from rempart.db import utcnow
-from rempart.errors import Error, InvalidInput, NotFound
+from rempart.errors import Error, InvalidInput
 from rempart.guard.detection import AlertView, latest_alerts
 from rempart.identity.auth import Principal
 from rempart.identity.deps import ClientDep, PlatformDep
 from rempart.incidents import console
-from rempart.ledger.events import AccessEvent, Tag
+from rempart.incidents.scope import UnknownName
 from rempart.platform import Platform
 from rempart.portal.account import fresh
 from rempart.portal.rendering import PARIS, problem_of, render
@@ -156,10 +157,37 @@ def _names(form: FormData, name: str) -> list[str]:
     return [n for n in LIST_SPLIT.split(text(form, name, 20_000)) if n][:LIST_LIMIT]
 
 
+class ChangeHour(ValueError):
+    """A Paris wall time that the clock change skips (spring) or shows twice (autumn)."""
+
+
 def _paris_time(value: str) -> datetime:
-    """A ``datetime-local`` field: Paris time, unless it says otherwise."""
+    """A ``datetime-local`` field: Paris time, unless it says otherwise. A time of the change
+    hour is refused rather than guessed: it names no instant, or two."""
     moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=PARIS)
+    if moment.tzinfo is not None:
+        return moment
+    local = moment.replace(tzinfo=PARIS)
+    if local.utcoffset() != local.replace(fold=1).utcoffset():  # in a gap or a repeat
+        raise ChangeHour(value)
+    return local
+
+
+def _window(values: dict[str, str]) -> tuple[dict[str, datetime], dict[str, str]]:
+    """The period's two ends, or what is wrong with each, on its field."""
+    window: dict[str, datetime] = {}
+    errors: dict[str, str] = {}
+    for name, label in (("du", "le début"), ("au", "la fin")):
+        try:
+            window[name] = _paris_time(values[name])
+        except ChangeHour:
+            errors[name] = (
+                "Cette heure tombe dans le changement d'heure (elle n'existe pas ou existe "
+                f"deux fois) : indiquez pour {label} de la période une heure hors de ce moment."
+            )
+        except ValueError:
+            errors[name] = f"Indiquez {label} de la période (date et heure)."
+    return window, errors
 
 
 def _default_window() -> dict[str, str]:
@@ -187,19 +215,23 @@ def scopes_page(request: Request, caller: Staff, platform: PlatformDep) -> Respo
     return _scopes_page(request, platform)
 
 
-def _criteria_errors(exc: Error) -> dict[str, str]:
-    """The service's refusal as the form's fields (its words never repeat what was typed)."""
-    if isinstance(exc, NotFound):
-        if exc.detail.startswith("no professional"):
-            return {"professionnels": "Un de ces n° AM n'est celui d'aucun professionnel."}
-        return {"comptes": "Un de ces comptes n'existe pas : vérifiez les adresses."}
-    field = exc.field if isinstance(exc, InvalidInput) else None
-    return {
-        "from": {"au": "La fin de la période doit venir après son début."},
-        "criteria": {"comptes": "Nommez au moins un compte, un professionnel ou une adresse IP."},
-        "ip": {"adresses": "Une adresse IP ou un bloc CIDR par ligne (IPv4 ou IPv6)."},
-        "account": {"comptes": "Un compte s'écrit par son adresse e-mail ou son identifiant."},
-    }.get(field or "", {"formulaire": "Critères refusés."})
+UNKNOWN_NAMES = {  # a name that matches nothing, by criterion
+    "professional": {"professionnels": "Un de ces n° AM n'est celui d'aucun professionnel."},
+    "account": {"comptes": "Un de ces comptes n'existe pas : vérifiez les adresses."},
+}
+INVALID_CRITERIA = {  # criteria refused as written, by field
+    "from": {"au": "La fin de la période doit venir après son début."},
+    "criteria": {"comptes": "Nommez au moins un compte, un professionnel ou une adresse IP."},
+    "ip": {"adresses": "Une adresse IP ou un bloc CIDR par ligne (IPv4 ou IPv6)."},
+    "account": {"comptes": "Un compte s'écrit par son adresse e-mail ou son identifiant."},
+}
+
+
+def _criteria_errors(exc: InvalidInput | UnknownName) -> dict[str, str]:
+    """The service's refusal as the form's fields, by the field it names (its words never
+    repeat what was typed)."""
+    found = UNKNOWN_NAMES if isinstance(exc, UnknownName) else INVALID_CRITERIA
+    return found.get(exc.field or "", {"formulaire": "Critères refusés."})
 
 
 @router.post(
@@ -211,13 +243,7 @@ def run_scope(request: Request, caller: Staff, form: FormDep, platform: Platform
         name: text(form, name, 20_000)
         for name in ("du", "au", "comptes", "professionnels", "adresses")
     }
-    window: dict[str, datetime] = {}
-    errors: dict[str, str] = {}
-    for name, label in (("du", "le début"), ("au", "la fin")):
-        try:
-            window[name] = _paris_time(values[name])
-        except ValueError:
-            errors[name] = f"Indiquez {label} de la période (date et heure)."
+    window, errors = _window(values)
     if errors:
         return _scopes_page(request, platform, 422, values=values, errors=errors)
     try:
@@ -229,7 +255,7 @@ def run_scope(request: Request, caller: Staff, form: FormDep, platform: Platform
             _names(form, "professionnels"),
             _names(form, "adresses"),
         )
-    except (InvalidInput, NotFound) as exc:
+    except (InvalidInput, UnknownName) as exc:
         errors = _criteria_errors(exc)
         return _scopes_page(request, platform, 422, values=values, errors=errors)
     return RedirectResponse(f"/ops/incidents/{found.id.hex}?ok=perimetre", status_code=303)
@@ -326,20 +352,8 @@ def pack_file(
     platform: PlatformDep,
     client: ClientDep,
 ) -> Response:
-    amc = _amc(caller)
-    path, wanted = console.pack_document(platform, amc, scope_id, document)
-    request.app.state.recorder.record(  # on the record before a byte leaves
-        AccessEvent(
-            at=utcnow(),
-            tag=Tag.NOTIFICATION_DOWNLOADED,
-            actor=caller.actor,
-            outcome="downloaded",
-            purpose=f"incident notification pack {scope_id.hex}: {wanted.name}",
-            organisation=amc,
-            tenant=amc,
-            fields=wanted.fields,
-            ip=client.ip,
-            user_agent=client.user_agent,
-        )
+    # On the record (one event per person the file names) before a byte leaves.
+    path, wanted = console.pack_document(
+        platform, caller.actor, _amc(caller), client, scope_id, document
     )
     return FileResponse(path, media_type=wanted.media_type, filename=wanted.name)
