@@ -24,7 +24,7 @@ from rempart.platform import Platform
 from rempart.portal import queries
 from rempart.portal.import_jobs import ImportJob, ImportJobs
 from rempart.portal.rendering import Problem, problem_of, render
-from rempart.portal.security import FormDep, page, text
+from rempart.portal.security import FormDep, insurer_of, page, text
 from rempart.registry import services
 from rempart.registry.member_file import COLUMNS
 from rempart.registry.member_import import ImportOptions
@@ -37,14 +37,9 @@ IMPORT_WAIT_SECONDS = 2.0
 REPORTS = {"erreurs": ("errors.csv", "erreurs"), "quarantaine": ("quarantine.csv", "quarantaine")}
 
 
-def _amc(caller: Principal) -> str:
-    assert caller.organisation is not None  # an insurer's account is bound to its tenant
-    return caller.organisation
-
-
 def _folder(platform: Platform, caller: Principal, upload: uuid.UUID) -> Path:
     """Where an upload's reports are kept: under the caller's own insurer, by a random id."""
-    return platform.settings.home / "imports" / "portal" / _amc(caller) / upload.hex
+    return platform.settings.home / "imports" / "portal" / insurer_of(caller) / upload.hex
 
 
 # Member files ------------------------------------------------------------------------------------
@@ -90,7 +85,7 @@ def import_file(
     )
     jobs: ImportJobs = request.app.state.import_jobs
     try:
-        job = jobs.start(platform, _amc(caller), upload_id, upload.file, folder, options)
+        job = jobs.start(platform, insurer_of(caller), upload_id, upload.file, folder, options)
     except Conflict:
         problem = Problem("Un import de votre organisme est déjà en cours : attendez sa fin.")
         return render(request, "amc_imports.html", context | {"problem": problem}, status=409)
@@ -104,7 +99,7 @@ def import_file(
     summary="Roles: amc. An import's progress, then its report.",
 )
 def import_progress(request: Request, upload_id: uuid.UUID, caller: Insurer) -> Response:
-    job = request.app.state.import_jobs.get(_amc(caller), upload_id)  # another insurer's: 404
+    job = request.app.state.import_jobs.get(insurer_of(caller), upload_id)  # another insurer's: 404
     if not job.done.is_set():
         return render(request, "amc_import.html", {"upload_id": upload_id, "percent": job.percent})
     return _import_outcome(request, "amc_import.html", job, {})
@@ -161,7 +156,7 @@ def import_report(
 def _plans_page(
     request: Request, caller: Principal, platform: Platform, status: int = 200, **context: Any
 ) -> Response:
-    plans = services.list_plans(platform, _amc(caller))
+    plans = services.list_plans(platform, insurer_of(caller))
     return render(request, "amc_plans.html", {"plans": plans, **context}, status=status)
 
 
@@ -181,7 +176,7 @@ def load_plan(request: Request, caller: Insurer, form: FormDep, platform: Platfo
         errors = {"fichier": "Un fichier de garantie fait au plus 1 Mo."}
         return _plans_page(request, caller, platform, 422, errors=errors)
     try:
-        loaded = services.load_plan(platform, _amc(caller), raw)
+        loaded = services.load_plan(platform, insurer_of(caller), raw)
     except InvalidDocument as exc:
         problems = [str(p) for p in exc.problems]
         return _plans_page(
@@ -210,5 +205,5 @@ def events_page(
     platform: PlatformDep,
     avant: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
-    found = queries.tenant_events(platform, _amc(caller), avant, EVENTS_PER_PAGE)
+    found = queries.tenant_events(platform, insurer_of(caller), avant, EVENTS_PER_PAGE)
     return render(request, "amc_events.html", {"page": found, "first": avant is None})

@@ -30,7 +30,7 @@ from rempart.incidents.scope import UnknownName
 from rempart.platform import Platform
 from rempart.portal.account import fresh
 from rempart.portal.rendering import PARIS, problem_of, render
-from rempart.portal.security import FormDep, page, text
+from rempart.portal.security import FormDep, insurer_of, page, text
 
 router = APIRouter(include_in_schema=False)
 Staff = Annotated[Principal, Depends(page("operator", "security"))]
@@ -326,17 +326,12 @@ def prepare(
 # The insurer's notices ---------------------------------------------------------------------------
 
 
-def _amc(caller: Principal) -> str:
-    assert caller.organisation is not None  # an insurer's account is bound to its tenant
-    return caller.organisation
-
-
 @router.get(
     "/amc/incidents",
     summary="Roles: amc. Incident notices about your members, and their notification packs.",
 )
 def notices_page(request: Request, caller: Insurer, platform: PlatformDep) -> Response:
-    packs = console.packs_for(platform, _amc(caller))
+    packs = console.packs_for(platform, insurer_of(caller))
     return render(request, "amc_incidents.html", {"packs": packs})
 
 
@@ -354,6 +349,6 @@ def pack_file(
 ) -> Response:
     # On the record (one event per person the file names) before a byte leaves.
     path, wanted = console.pack_document(
-        platform, caller.actor, _amc(caller), client, scope_id, document
+        platform, caller.actor, insurer_of(caller), client, scope_id, document
     )
     return FileResponse(path, media_type=wanted.media_type, filename=wanted.name)

@@ -239,6 +239,13 @@ def page(*roles: str) -> Callable[..., Principal]:
     return check
 
 
+def insurer_of(principal: Principal) -> str:
+    """The AMC number of an insurer's account (a page of ``page("amc")``): from the session,
+    never from the address."""
+    assert principal.organisation is not None  # an insurer's account is bound to its tenant
+    return principal.organisation
+
+
 def anonymous(request: Request, form: FormDep) -> None:
     """For the sign-in and enrolment pages: the form token is bound to a random cookie."""
     pre = read_cookie(request, PRE)
