@@ -1,5 +1,6 @@
-"""Security keys (WebAuthn) in the portals: register one from the account's page, remove one, and
-sign in with one in place of the app's code.
+"""Security keys (WebAuthn) in the portals: enrol with one in place of the app, register one from
+the account's page, remove one, sign in and confirm a session (step-up) with one in place of the
+app's code.
 
 The ceremonies need the browser's WebAuthn API, so these pages use a script of our own
 (/static/webauthn.js): it asks the server for the options, lets the browser talk to the key and
