@@ -807,3 +807,13 @@ def test_a_platform_data_rotation_reseals_the_accounts_too(platform: Platform) -
         assert cipher.open("users", "email", user.id.hex, user.email_enc) == "ops@rempart.example"
         opened = cipher.open("users", "totp_secret", user.id.hex, user.totp_secret_enc)
     assert opened in secret
+
+
+def test_a_platform_secrets_name_longer_than_its_column_is_refused_on_every_database(
+    platform: Platform,
+) -> None:
+    # SQLite would keep "webauthn-enrolment" whole where PostgreSQL refuses it at run time.
+    with transaction(platform.sessions) as session, pytest.raises(ValueError, match="1 to 10"):
+        platform.keyring.platform_secret(session, "webauthn-enrolment")
+    with transaction(platform.sessions) as session:
+        assert len(platform.keyring.platform_secret(session, "key-enrol")) == 32

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from rempart.crypto.fields import BlindIndexer, FieldCipher
 from rempart.crypto.master import KEY_BYTES, KeyProvider
-from rempart.crypto.models import DataKey
+from rempart.crypto.models import PURPOSE_LENGTH, DataKey
 from rempart.errors import NotFound
 
 PLATFORM_SCOPE = "platform"
@@ -101,6 +101,9 @@ class Keyring:
         """A 256-bit secret of the platform for one purpose, created on first use, kept wrapped."""
         secret = self._secrets.get(purpose)
         if secret is None:
+            # The column's bound, checked here: SQLite would store a longer name, PostgreSQL not.
+            if not 0 < len(purpose) <= PURPOSE_LENGTH:
+                raise ValueError(f"a platform secret's name has 1 to {PURPOSE_LENGTH} characters")
             query = select(DataKey).where(
                 DataKey.scope == PLATFORM_SCOPE, DataKey.purpose == purpose
             )

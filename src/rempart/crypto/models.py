@@ -9,6 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from rempart.db import Base, UTCDateTime, utcnow
 
+PURPOSE_LENGTH = 10  # a data key's purpose, or a platform secret's name
+
 
 class DataKey(Base):
     __tablename__ = "data_keys"
@@ -17,7 +19,9 @@ class DataKey(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     # "tenant:<uuid>" for an insurer's data, "platform" for the operator's own (bank details).
     scope: Mapped[str] = mapped_column(String(60), index=True)
-    purpose: Mapped[str] = mapped_column(String(10))  # "data" (AES-GCM) or "index" (blind indexes)
+    purpose: Mapped[str] = mapped_column(
+        String(PURPOSE_LENGTH)
+    )  # "data" (AES-GCM) or "index" (blind indexes)
     version: Mapped[int]
     wrapped: Mapped[bytes] = mapped_column(LargeBinary)
     state: Mapped[str] = mapped_column(String(10), default="active")  # active | previous

@@ -133,7 +133,7 @@ def complete_enrolment(
 # a challenge for: it is derived from the enrolment code and a random, expiring ticket that the
 # page sends back. Only the holder of the code can use it, and only until the code is spent.
 
-KEY_ENROLMENT = "webauthn-enrolment"  # the platform secret those challenges are derived under
+KEY_ENROLMENT = "key-enrol"  # the platform secret those challenges are derived under
 
 
 @dataclass(frozen=True)
