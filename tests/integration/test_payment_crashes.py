@@ -144,6 +144,9 @@ def test_a_run_killed_at_any_point_is_finished_by_the_next_and_pays_once(
     if point == "mid-files":
         assert (out / RUN1 / runs.TRANSFERS_FILE).exists()
         assert not (out / RUN1 / runs.DEBITS_FILE).exists()
+        # As a kill between writing a file and renaming it leaves it: IBANs in a hidden copy.
+        leftover = out / RUN1 / f".{runs.DEBITS_FILE}.{'0' * 32}.tmp"
+        leftover.write_bytes(b"<Document>IBAN FR76...</Document>")
     again = rempart(world, out)
     assert again.returncode == 0, again.stderr
     report = json.loads(again.stdout)
@@ -154,6 +157,7 @@ def test_a_run_killed_at_any_point_is_finished_by_the_next_and_pays_once(
         assert [r["reference"] for r in report["resumed"]] == [RUN1]
         assert report["run"] is None  # nothing new: the lines are in the finished run
     assert_paid_exactly_once(world, out)
+    assert not list((out / RUN1).glob(".*.tmp"))  # no temporary copy survives the run
     assert runs.run_payments(world, None, out, "test").run is None
 
 

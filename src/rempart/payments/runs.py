@@ -617,6 +617,7 @@ def finish_run(platform: Platform, run_id: uuid.UUID, out_dir: Path) -> RunView:
     if status == "closed":
         return get_run(platform, run_id)
     folder = out_dir / rules.run_reference(number)
+    _remove_leftovers(folder)
     written = write_files(platform, run_id, folder)
     if status == "files_written" and json.loads(recorded or "{}") != written:
         raise IntegrityFailure(
@@ -817,6 +818,15 @@ def _ibans(
     return ibans
 
 
+def _remove_leftovers(folder: Path) -> None:
+    """A process killed between writing a durable file and renaming it leaves its temporary copy
+    (the transfers one holds IBANs): the run that finishes the job, holding the run lock so that
+    no one else is writing, removes them."""
+    if folder.is_dir():
+        for leftover in folder.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+
+
 def _write(folder: Path, name: str, data: bytes, durable: bool = False) -> str:
     """Write a file of the run; owner-only (the transfers file holds IBANs).
 
@@ -833,13 +843,18 @@ def _write(folder: Path, name: str, data: bytes, durable: bool = False) -> str:
     # process, another process): each rename puts a whole file in place.
     target = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp") if durable else path
     descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as stream:
-        stream.write(data)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(data)
+            if durable:
+                stream.flush()
+                os.fsync(stream.fileno())
         if durable:
-            stream.flush()
-            os.fsync(stream.fileno())
-    if durable:
-        os.replace(target, path)
+            os.replace(target, path)
+    except BaseException:
+        if durable:
+            target.unlink(missing_ok=True)  # no half-written copy left behind
+        raise
     return hashlib.sha256(data).hexdigest()
 
 
