@@ -83,24 +83,9 @@ class Invoice(Protected, Base):
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # set by payment runs
 
 
-class InvoiceLine(Protected, Base):
-    """A line as billed and as adjudicated; ``accepted``: not refused (a partial line is)."""
+class AdjudicatedLine:
+    """The columns of a line as sent and as the engine valued it: an invoice's, a quote's."""
 
-    __tablename__ = "invoice_lines"
-    __table_args__ = (
-        UniqueConstraint("invoice_id", "position"),
-        CheckConstraint("quantity >= 1", name="quantity"),
-        CheckConstraint("billed >= 0 AND br >= 0", name="money"),
-        # Rule 1 of DOMAIN.md, kept by the database too: never below 0, never above billed − AMO.
-        CheckConstraint(
-            "amc_amount >= 0 AND amo_amount >= 0 AND amc_amount + amo_amount <= billed",
-            name="rule_1",
-        ),
-    )
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id"))
-    position: Mapped[int] = mapped_column(SmallInteger)
     act_code: Mapped[str] = mapped_column(String(20))
     domain: Mapped[str] = mapped_column(String(4))
     care_date: Mapped[date] = mapped_column(Date)
@@ -117,6 +102,33 @@ class InvoiceLine(Protected, Base):
     amo_amount: Mapped[int] = mapped_column(BigInteger)
     reject_codes: Mapped[str] = mapped_column(String(100))  # ";"-separated, "" when none
     explanation: Mapped[str] = mapped_column(Text)
+
+
+def _line_checks() -> tuple[CheckConstraint, ...]:
+    """The checks of an ``AdjudicatedLine`` table (new objects: a constraint has one table)."""
+    return (
+        CheckConstraint("quantity >= 1", name="quantity"),
+        CheckConstraint("billed >= 0 AND br >= 0", name="money"),
+        # Rule 1 of DOMAIN.md, kept by the database too: never below 0, never above billed − AMO.
+        CheckConstraint(
+            "amc_amount >= 0 AND amo_amount >= 0 AND amc_amount + amo_amount <= billed",
+            name="rule_1",
+        ),
+    )
+
+
+class InvoiceLine(AdjudicatedLine, Protected, Base):
+    """A line as billed and as adjudicated; ``accepted``: not refused (a partial line is)."""
+
+    __tablename__ = "invoice_lines"
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "position"),
+        *_line_checks(),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id"))
+    position: Mapped[int] = mapped_column(SmallInteger)
     accepted: Mapped[bool] = mapped_column(Boolean)
 
 
@@ -207,43 +219,22 @@ class PriorAgreement(Protected, Base):
     consumed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("invoices.id"), index=True)
 
 
-class PriorAgreementLine(Protected, Base):
+class PriorAgreementLine(AdjudicatedLine, Protected, Base):
     """A quoted line as asked and as valued; ``agreed``: not refused (its amount is the cap)."""
 
     __tablename__ = "prior_agreement_lines"
     __table_args__ = (
         UniqueConstraint("agreement_id", "position"),
-        CheckConstraint("quantity >= 1", name="quantity"),
-        CheckConstraint("billed >= 0 AND br >= 0", name="money"),
-        CheckConstraint(
-            "amc_amount >= 0 AND amo_amount >= 0 AND amc_amount + amo_amount <= billed",
-            name="rule_1",
-        ),
+        *_line_checks(),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     agreement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prior_agreements.id"))
     position: Mapped[int] = mapped_column(SmallInteger)
-    act_code: Mapped[str] = mapped_column(String(20))
-    domain: Mapped[str] = mapped_column(String(4))
-    care_date: Mapped[date] = mapped_column(Date)
-    quantity: Mapped[int] = mapped_column(Integer)
-    billed: Mapped[int] = mapped_column(BigInteger)
-    br: Mapped[int] = mapped_column(BigInteger)
-    amo_rate: Mapped[int] = mapped_column(SmallInteger)
-    amo_paid: Mapped[int | None] = mapped_column(BigInteger)
-    optam: Mapped[bool | None] = mapped_column(Boolean)
-    basket: Mapped[str | None] = mapped_column(String(20))
-    price_limit: Mapped[int | None] = mapped_column(BigInteger)
-    item_type: Mapped[str | None] = mapped_column(String(30))
-    amc_amount: Mapped[int] = mapped_column(BigInteger)
-    amo_amount: Mapped[int] = mapped_column(BigInteger)
-    reject_codes: Mapped[str] = mapped_column(String(100))  # ";"-separated, "" when none
-    explanation: Mapped[str] = mapped_column(Text)
     agreed: Mapped[bool] = mapped_column(Boolean)
 
 
-def as_line(row: InvoiceLine | PriorAgreementLine) -> Line:
+def as_line(row: AdjudicatedLine) -> Line:
     """A stored line (billed or quoted) as the engine takes it."""
     return Line(
         row.act_code,
