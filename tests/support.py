@@ -9,7 +9,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -437,6 +437,26 @@ def portal_sign_in(client: TestClient, platform: Platform, email: str, secret: s
     answer = client.post("/login/code", data={"code": code, "csrf": token}, follow_redirects=False)
     assert answer.status_code == 303, answer.text
     return answer.headers["location"]
+
+
+@dataclass
+class ProfessionalsApi:
+    """The API under test, and professionals' sessions on it, each signed in on first use and
+    kept for this test only (``numbers``: name -> billing number)."""
+
+    client: TestClient
+    platform: Platform
+    numbers: dict[str, str]
+    sessions: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def as_(api: ProfessionalsApi, name: str) -> dict[str, str]:
+    """The session of the professional ``name`` (an account is created on first use)."""
+    if name not in api.sessions:
+        email = f"{name}@example.org"
+        secret = add_account(api.platform, "professional", email, am_number=api.numbers[name])
+        api.sessions[name] = sign_in(api.client, api.platform, email, secret)
+    return api.sessions[name]
 
 
 @dataclass

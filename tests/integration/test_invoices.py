@@ -28,8 +28,10 @@ from tests.support import (
     ON_BASE,
     ON_CONFORT,
     Person,
+    ProfessionalsApi,
     add_account,
     add_claims_world,
+    as_,
     claim_line,
     invoice_body,
     member_file,
@@ -39,32 +41,19 @@ from tests.support import (
 )
 
 TODAY = datetime.now(UTC).date()
-Api = tuple[TestClient, Platform]
-_signed_in: dict[str, dict[str, str]] = {}  # this test's sessions, by professional
 
 
 @pytest.fixture
-def api(platform: Platform) -> Iterator[Api]:
+def api(platform: Platform) -> Iterator[ProfessionalsApi]:
     add_claims_world(platform)
-    _signed_in.clear()
     with TestClient(create_app(platform.settings, platform)) as client:
-        yield client, platform
-
-
-def as_(api: Api, name: str) -> dict[str, str]:
-    """The session of the professional ``name`` (an account is created on first use)."""
-    if name not in _signed_in:
-        client, platform = api
-        email = f"{name}@example.org"
-        secret = add_account(platform, "professional", email, am_number=BILLERS[name])
-        _signed_in[name] = sign_in(client, platform, email, secret)
-    return _signed_in[name]
+        yield ProfessionalsApi(client, platform, BILLERS)
 
 
 def submit(
-    api: Api, headers: dict[str, str], body: dict[str, Any], key: str | None = None
+    api: ProfessionalsApi, headers: dict[str, str], body: dict[str, Any], key: str | None = None
 ) -> dict[str, Any]:
-    client, _ = api
+    client = api.client
     extra = {"Idempotency-Key": key} if key else {}
     response = client.post("/api/v1/invoices", json=body, headers=headers | extra)
     assert response.status_code == 201, response.text
@@ -141,7 +130,7 @@ def count(platform: Platform, model: type[Any]) -> int:
     ids=["1-gp", "2-optam-specialist", "3-drugs", "4-glasses", "5-hearing-aid", "6-filling"],
 )
 def test_the_worked_examples_are_paid_to_the_cent(
-    api: Api,
+    api: ProfessionalsApi,
     biller: str,
     who: Person,
     lines: list[dict[str, Any]],
@@ -153,15 +142,17 @@ def test_the_worked_examples_are_paid_to_the_cent(
     assert answer["status"] == status
     assert answer["total_amc"] == f"{sum(float(a) for a in expected):.2f}"
     assert set(answer) == {"id", "status", "lines", "total_amc"}
-    client, _ = api
+    client = api.client
     again = client.get(f"/api/v1/invoices/{answer['id']}", headers=as_(api, biller))
     assert again.json() == answer
     if biller == "pharmacist":
         assert codes(answer) == [[], ["NOT_COVERED"]]
 
 
-def test_a_retry_under_the_same_key_gets_the_first_answer_and_books_once(api: Api) -> None:
-    client, platform = api
+def test_a_retry_under_the_same_key_gets_the_first_answer_and_books_once(
+    api: ProfessionalsApi,
+) -> None:
+    client, platform = api.client, api.platform
     dentist = as_(api, "dentist")
     body = invoice_body(ON_CONFORT, [prosthesis()])
     headers = dentist | {"Idempotency-Key": "lgo-2026-000042"}
@@ -176,8 +167,8 @@ def test_a_retry_under_the_same_key_gets_the_first_answer_and_books_once(api: Ap
     assert client.post("/api/v1/invoices", json=body, headers=headers).content == first.content
 
 
-def test_another_body_under_the_same_key_is_a_conflict(api: Api) -> None:
-    client, platform = api
+def test_another_body_under_the_same_key_is_a_conflict(api: ProfessionalsApi) -> None:
+    client, platform = api.client, api.platform
     dentist = as_(api, "dentist")
     headers = dentist | {"Idempotency-Key": "lgo-2026-000043"}
     body = invoice_body(ON_CONFORT, [prosthesis()])
@@ -193,7 +184,7 @@ def test_another_body_under_the_same_key_is_a_conflict(api: Api) -> None:
     assert count(platform, Invoice) == 1
 
 
-def test_an_idempotency_key_belongs_to_its_professional(api: Api) -> None:
+def test_an_idempotency_key_belongs_to_its_professional(api: ProfessionalsApi) -> None:
     body = invoice_body(ON_BASE, [claim_line("PHAR", "10.00", "10.00", 30)])
     first = submit(api, as_(api, "pharmacist"), body, key="same-key")
     second = submit(api, as_(api, "pharmacist2"), body, key="same-key")
@@ -201,7 +192,7 @@ def test_an_idempotency_key_belongs_to_its_professional(api: Api) -> None:
     assert amounts(second) == ["7.00"]  # another professional: not a duplicate either
 
 
-def test_a_line_already_accepted_is_a_duplicate(api: Api) -> None:
+def test_a_line_already_accepted_is_a_duplicate(api: ProfessionalsApi) -> None:
     pharmacist = as_(api, "pharmacist")
     drugs = [claim_line("PHAR", "10.00", "10.00", 30), claim_line("PHAR", "4.50", "4.50", 65)]
     first = submit(api, pharmacist, invoice_body(ON_BASE, drugs, "F-1"))
@@ -224,7 +215,7 @@ def test_a_line_already_accepted_is_a_duplicate(api: Api) -> None:
     assert twice["status"] == "accepted"
 
 
-def test_a_ceiling_is_consumed_across_invoices(api: Api) -> None:
+def test_a_ceiling_is_consumed_across_invoices(api: ProfessionalsApi) -> None:
     dentist = as_(api, "dentist")
     paid = [
         submit(api, dentist, invoice_body(ON_CONFORT, [prosthesis(billed=f"{b}.00")], f"F-{b}"))
@@ -236,9 +227,9 @@ def test_a_ceiling_is_consumed_across_invoices(api: Api) -> None:
 
 
 def test_a_second_equipment_within_the_renewal_period_waits_until_the_first_is_cancelled(
-    api: Api,
+    api: ProfessionalsApi,
 ) -> None:
-    client, _ = api
+    client = api.client
     optician = as_(api, "optician")
     earlier = TODAY - timedelta(days=300)
     first = submit(api, optician, invoice_body(ON_CONFORT, glasses(earlier), "F-1"))
@@ -253,9 +244,9 @@ def test_a_second_equipment_within_the_renewal_period_waits_until_the_first_is_c
 
 
 def test_cancelling_gives_back_every_counter_and_the_invoice_can_be_sent_again(
-    api: Api,
+    api: ProfessionalsApi,
 ) -> None:
-    client, platform = api
+    client, platform = api.client, api.platform
     dentist = as_(api, "dentist")
     body = invoice_body(ON_CONFORT, [prosthesis()], "F-1")
     first = submit(api, dentist, body)
@@ -274,8 +265,8 @@ def test_cancelling_gives_back_every_counter_and_the_invoice_can_be_sent_again(
     assert verify_integrity(platform).intact
 
 
-def test_a_paid_invoice_cannot_be_cancelled(api: Api) -> None:
-    client, platform = api
+def test_a_paid_invoice_cannot_be_cancelled(api: ProfessionalsApi) -> None:
+    client, platform = api.client, api.platform
     dentist = as_(api, "dentist")
     paid = submit(api, dentist, invoice_body(ON_CONFORT, [prosthesis()]))
     set_rows(platform, Invoice, Invoice.id == uuid.UUID(paid["id"]), paid_at=datetime.now(UTC))
@@ -284,8 +275,8 @@ def test_a_paid_invoice_cannot_be_cancelled(api: Api) -> None:
     assert count(platform, Booking) == 1
 
 
-def test_an_engagement_is_honoured_after_the_rights_are_closed(api: Api) -> None:
-    client, platform = api
+def test_an_engagement_is_honoured_after_the_rights_are_closed(api: ProfessionalsApi) -> None:
+    client, platform = api.client, api.platform
     pharmacist = as_(api, "pharmacist")
     who = CLAIMANTS[3]
     check = {
@@ -318,20 +309,22 @@ def test_an_engagement_is_honoured_after_the_rights_are_closed(api: Api) -> None
     assert codes(forged) == [["ENGAGEMENT_INVALID"]]
 
 
-def test_a_prior_agreement_reference_is_unknown_until_agreements_are_served(api: Api) -> None:
+def test_a_prior_agreement_reference_is_unknown_until_agreements_are_served(
+    api: ProfessionalsApi,
+) -> None:
     answer = submit(
         api,
         as_(api, "gp"),
         invoice_body(ON_BASE, [claim_line("MED", "30.00", "30.00", 70)], prior_agreement="PEC-1"),
     )
     assert answer["status"] == "accepted"  # MED needs no agreement: the reference is ignored
-    _, platform = api
+    platform = api.platform
     with platform.sessions() as session:
         assert session.scalar(select(Invoice.prior_agreement)) == "PEC-1"
 
 
-def test_an_unknown_card_is_answered_as_closed_rights(api: Api) -> None:
-    _, platform = api
+def test_an_unknown_card_is_answered_as_closed_rights(api: ProfessionalsApi) -> None:
+    platform = api.platform
     gp = as_(api, "gp")
     ended = person(20).but(end_date=(TODAY - timedelta(days=3)).isoformat())
     import_members(platform, AMC, io.BytesIO(member_file([ended])), ImportOptions(delta=True))
@@ -342,8 +335,8 @@ def test_an_unknown_card_is_answered_as_closed_rights(api: Api) -> None:
     assert closed["status"] == "rejected"
 
 
-def test_another_professional_can_neither_read_nor_cancel_an_invoice(api: Api) -> None:
-    client, platform = api
+def test_another_professional_can_neither_read_nor_cancel_an_invoice(api: ProfessionalsApi) -> None:
+    client, platform = api.client, api.platform
     victim = as_(api, "pharmacist")
     invoice = submit(api, victim, invoice_body(ON_BASE, [claim_line("PHAR", "10.00", "10.00", 30)]))
     attacker = as_(api, "pharmacist2")
@@ -366,9 +359,9 @@ def test_another_professional_can_neither_read_nor_cancel_an_invoice(api: Api) -
 
 
 def test_submissions_reads_and_cancellations_are_recorded_without_personal_data(
-    api: Api,
+    api: ProfessionalsApi,
 ) -> None:
-    client, platform = api
+    client, platform = api.client, api.platform
     pharmacist = as_(api, "pharmacist")
     answer = submit(
         api, pharmacist, invoice_body(ON_BASE, [claim_line("PHAR", "10.00", "10.00", 30)])
@@ -403,10 +396,10 @@ def test_submissions_reads_and_cancellations_are_recorded_without_personal_data(
         assert personal not in repr(stored)
 
 
-def test_concurrent_invoices_never_overspend_a_ceiling_or_a_renewal(api: Api) -> None:
+def test_concurrent_invoices_never_overspend_a_ceiling_or_a_renewal(api: ProfessionalsApi) -> None:
     """Ten invoices at once for one patient's equipment, then ten against one ceiling: one pair of
     glasses is paid, and the ceiling's 500.00 exactly."""
-    client, platform = api
+    client, platform = api.client, api.platform
     optician, dentist = as_(api, "optician"), as_(api, "dentist")
     who = CLAIMANTS[4]
     # The platform's secrets are created on first use: not what this test races.
@@ -448,8 +441,8 @@ def test_concurrent_invoices_never_overspend_a_ceiling_or_a_renewal(api: Api) ->
     assert verify_integrity(platform).intact
 
 
-def test_a_batch_is_adjudicated_in_order_and_reported(api: Api) -> None:
-    client, platform = api
+def test_a_batch_is_adjudicated_in_order_and_reported(api: ProfessionalsApi) -> None:
+    client, platform = api.client, api.platform
     dentist = as_(api, "dentist")
     keyed = invoice_body(ON_CONFORT, [prosthesis(billed="1000.00")], "B-1")
     batch = {
@@ -503,8 +496,10 @@ def test_a_batch_is_adjudicated_in_order_and_reported(api: Api) -> None:
         {"lines": []},
     ],
 )
-def test_malformed_invoices_are_refused_without_echo(api: Api, change: dict[str, Any]) -> None:
-    client, platform = api
+def test_malformed_invoices_are_refused_without_echo(
+    api: ProfessionalsApi, change: dict[str, Any]
+) -> None:
+    client, platform = api.client, api.platform
     body = invoice_body(ON_BASE, [claim_line("MED", "30.00", "30.00", 70)]) | change
     response = client.post("/api/v1/invoices", json=body, headers=as_(api, "gp"))
     assert response.status_code == 422

@@ -33,8 +33,10 @@ from tests.support import (
     OPTICIAN2_AM,
     UNDER_AGREEMENT,
     Person,
+    ProfessionalsApi,
     add_account,
     add_prior_agreement_world,
+    as_,
     claim_line,
     invoice_body,
     member_file,
@@ -46,27 +48,14 @@ from tests.support import (
 TODAY = datetime.now(PARIS).date()
 AGREEMENTS = "/api/v1/prior-agreements"
 REFERENCE = re.compile(r"PA[A-Z2-7]{24}")
-Api = tuple[TestClient, Platform]
-_signed_in: dict[str, dict[str, str]] = {}
 NUMBERS = BILLERS | {"optician2": OPTICIAN2_AM, "dentist2": DENTIST2_AM}
 
 
 @pytest.fixture
-def api(platform: Platform) -> Iterator[Api]:
+def api(platform: Platform) -> Iterator[ProfessionalsApi]:
     add_prior_agreement_world(platform)
-    _signed_in.clear()
     with TestClient(create_app(platform.settings, platform)) as client:
-        yield client, platform
-
-
-def as_(api: Api, name: str) -> dict[str, str]:
-    """The session of the professional ``name`` (an account is created on first use)."""
-    if name not in _signed_in:
-        client, platform = api
-        email = f"{name}@example.org"
-        secret = add_account(platform, "professional", email, am_number=NUMBERS[name])
-        _signed_in[name] = sign_in(client, platform, email, secret)
-    return _signed_in[name]
+        yield ProfessionalsApi(client, platform, NUMBERS)
 
 
 def quote_body(who: Person, lines: list[dict[str, Any]]) -> dict[str, Any]:
@@ -79,9 +68,11 @@ def quote_body(who: Person, lines: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def ask(api: Api, name: str, who: Person, lines: list[dict[str, Any]]) -> dict[str, Any]:
+def ask(
+    api: ProfessionalsApi, name: str, who: Person, lines: list[dict[str, Any]]
+) -> dict[str, Any]:
     """Ask for an agreement; 201 when something is agreed, 200 when nothing is."""
-    client, _ = api
+    client = api.client
     response = client.post(AGREEMENTS, json=quote_body(who, lines), headers=as_(api, name))
     assert response.status_code in (200, 201), response.text
     answer: dict[str, Any] = response.json()
@@ -89,8 +80,8 @@ def ask(api: Api, name: str, who: Person, lines: list[dict[str, Any]]) -> dict[s
     return answer
 
 
-def bill(api: Api, name: str, body: dict[str, Any]) -> dict[str, Any]:
-    client, _ = api
+def bill(api: ProfessionalsApi, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    client = api.client
     response = client.post("/api/v1/invoices", json=body, headers=as_(api, name))
     assert response.status_code == 201, response.text
     answer: dict[str, Any] = response.json()
@@ -142,9 +133,9 @@ def count(platform: Platform, model: type[Any], *where: Any) -> int:
     ids=["4-glasses", "5-hearing-aid"],
 )
 def test_the_worked_examples_are_agreed_and_then_paid_to_the_cent(
-    api: Api, biller: str, lines: list[dict[str, Any]], expected: list[str]
+    api: ProfessionalsApi, biller: str, lines: list[dict[str, Any]], expected: list[str]
 ) -> None:
-    client, platform = api
+    client, platform = api.client, api.platform
     who = UNDER_AGREEMENT[0]
     # DOMAIN.md's plan needs an agreement for these domains: an invoice without one is refused.
     without = bill(api, biller, invoice_body(who, lines, "F-0"))
@@ -187,8 +178,10 @@ def test_the_worked_examples_are_agreed_and_then_paid_to_the_cent(
     assert verify_integrity(platform).intact
 
 
-def test_an_invoice_is_paid_at_most_what_was_agreed_on_the_lines_agreed(api: Api) -> None:
-    client, _ = api
+def test_an_invoice_is_paid_at_most_what_was_agreed_on_the_lines_agreed(
+    api: ProfessionalsApi,
+) -> None:
+    client = api.client
     who = UNDER_AGREEMENT[1]
     # The quote: a cheaper frame and lenses than will be billed.
     agreement = ask(api, "optician", who, glasses(frame="60.00", lens="100.00"))
@@ -215,8 +208,10 @@ def test_an_invoice_is_paid_at_most_what_was_agreed_on_the_lines_agreed(api: Api
     assert paid["status"] == "partial"
 
 
-def test_another_invoice_cannot_use_a_reference_that_is_not_valid_for_it(api: Api) -> None:
-    client, platform = api
+def test_another_invoice_cannot_use_a_reference_that_is_not_valid_for_it(
+    api: ProfessionalsApi,
+) -> None:
+    client, platform = api.client, api.platform
     who, other = UNDER_AGREEMENT[2], UNDER_AGREEMENT[3]
     optician = as_(api, "optician")
 
@@ -256,8 +251,8 @@ def test_another_invoice_cannot_use_a_reference_that_is_not_valid_for_it(api: Ap
     assert ask(api, "optician", who, glasses())["status"] == "granted"
 
 
-def test_an_agreement_reserves_the_renewal_until_it_is_cancelled(api: Api) -> None:
-    client, platform = api
+def test_an_agreement_reserves_the_renewal_until_it_is_cancelled(api: ProfessionalsApi) -> None:
+    client, platform = api.client, api.platform
     who = UNDER_AGREEMENT[4]
     optician = as_(api, "optician")
     first = ask(api, "optician", who, glasses())
@@ -301,7 +296,7 @@ def test_an_agreement_reserves_the_renewal_until_it_is_cancelled(api: Api) -> No
     assert verify_integrity(platform).intact
 
 
-def test_agreements_reserve_no_ceiling_amount(api: Api) -> None:
+def test_agreements_reserve_no_ceiling_amount(api: ProfessionalsApi) -> None:
     """DEOR 300 % under a 600.00 yearly ceiling: two agreements of 500.00 are both granted; the
     second invoice gets what the first left of the ceiling."""
     who = UNDER_AGREEMENT[5]
@@ -337,8 +332,10 @@ def test_agreements_reserve_no_ceiling_amount(api: Api) -> None:
     )
 
 
-def test_lines_that_need_no_agreement_and_unknown_cards_are_not_agreed(api: Api) -> None:
-    client, platform = api
+def test_lines_that_need_no_agreement_and_unknown_cards_are_not_agreed(
+    api: ProfessionalsApi,
+) -> None:
+    client, platform = api.client, api.platform
     # CONFORT's optics need no agreement: nothing to agree, invoice them directly.
     direct = ask(api, "optician", ON_CONFORT, glasses())
     assert codes(direct) == [["INVALID_LINE"]] * 3
@@ -357,8 +354,10 @@ def test_lines_that_need_no_agreement_and_unknown_cards_are_not_agreed(api: Api)
 
 
 @pytest.mark.parametrize("days", [-1, 190])
-def test_an_agreement_is_asked_for_care_within_its_validity(api: Api, days: int) -> None:
-    client, platform = api
+def test_an_agreement_is_asked_for_care_within_its_validity(
+    api: ProfessionalsApi, days: int
+) -> None:
+    client, platform = api.client, api.platform
     lines = glasses()
     lines[0]["care_date"] = (TODAY + timedelta(days=days)).isoformat()
     response = client.post(
@@ -369,8 +368,10 @@ def test_an_agreement_is_asked_for_care_within_its_validity(api: Api, days: int)
     assert count(platform, PriorAgreement) == 0
 
 
-def test_another_professional_can_neither_read_nor_list_nor_cancel_an_agreement(api: Api) -> None:
-    client, platform = api
+def test_another_professional_can_neither_read_nor_list_nor_cancel_an_agreement(
+    api: ProfessionalsApi,
+) -> None:
+    client, platform = api.client, api.platform
     victim = as_(api, "optician")
     reference = ask(api, "optician", UNDER_AGREEMENT[7], glasses())["reference"]
     attacker = as_(api, "optician2")
@@ -393,8 +394,10 @@ def test_another_professional_can_neither_read_nor_list_nor_cancel_an_agreement(
     assert count(platform, RenewalUse) == 1
 
 
-def test_the_list_is_the_professionals_own_newest_first_a_page_at_a_time(api: Api) -> None:
-    client, _ = api
+def test_the_list_is_the_professionals_own_newest_first_a_page_at_a_time(
+    api: ProfessionalsApi,
+) -> None:
+    client = api.client
     optician = as_(api, "optician")
     references = [ask(api, "optician", who, glasses())["reference"] for who in UNDER_AGREEMENT[:3]]
     ask(api, "optician2", UNDER_AGREEMENT[3], glasses())
@@ -410,8 +413,10 @@ def test_the_list_is_the_professionals_own_newest_first_a_page_at_a_time(api: Ap
         assert client.get(AGREEMENTS, params=bad, headers=optician).status_code == 422, bad
 
 
-def test_requests_reads_and_cancellations_are_recorded_without_personal_data(api: Api) -> None:
-    client, platform = api
+def test_requests_reads_and_cancellations_are_recorded_without_personal_data(
+    api: ProfessionalsApi,
+) -> None:
+    client, platform = api.client, api.platform
     optician = as_(api, "optician")
     who = UNDER_AGREEMENT[8]
     granted = ask(api, "optician", who, glasses())
@@ -450,10 +455,10 @@ def test_requests_reads_and_cancellations_are_recorded_without_personal_data(api
         assert personal not in repr(stored)
 
 
-def test_concurrent_requests_for_one_equipment_grant_one_agreement(api: Api) -> None:
+def test_concurrent_requests_for_one_equipment_grant_one_agreement(api: ProfessionalsApi) -> None:
     """Ten requests at once for one patient's glasses, then ten invoices at once quoting the
     agreement granted: one agreement, used by one invoice."""
-    client, platform = api
+    client, platform = api.client, api.platform
     optician = as_(api, "optician")
     who = UNDER_AGREEMENT[9]
     # The platform's secrets are created on first use: not what this test races.
@@ -506,9 +511,9 @@ def test_concurrent_requests_for_one_equipment_grant_one_agreement(api: Api) -> 
     assert verify_integrity(platform).intact
 
 
-def test_references_are_bound_and_unguessable(api: Api) -> None:
+def test_references_are_bound_and_unguessable(api: ProfessionalsApi) -> None:
     """Two agreements for the same care by one professional get unrelated references."""
-    client, platform = api
+    client, platform = api.client, api.platform
     who = UNDER_AGREEMENT[0]
     first = ask(api, "audiologist", who, [hearing_aid()])
     audiologist = as_(api, "audiologist")
