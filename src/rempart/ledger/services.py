@@ -225,6 +225,32 @@ def tenant_events(
         return EventsPage(size, root, note, proofs, len(found) > limit)
 
 
+def latest_about(
+    session: Session,
+    tenant: str,
+    limit: int,
+    before: int | None = None,
+    beneficiaries: Sequence[str] | None = None,
+) -> list[tuple[int, AccessEvent]]:
+    """The entries about an insurer's members (about these ``beneficiaries`` only, if given),
+    newest first, below ``before``: for the insurer's own pages. The columns chose the rows; the
+    signed events are what is shown, so they must agree."""
+    query = select(LedgerEntry.seq, LedgerEntry.event).where(LedgerEntry.tenant == tenant)
+    if before is not None:
+        query = query.where(LedgerEntry.seq < before)
+    if beneficiaries is not None:
+        query = query.where(LedgerEntry.beneficiary.in_(list(beneficiaries)))
+    found = []
+    for seq, encoded in session.execute(query.order_by(LedgerEntry.seq.desc()).limit(limit)):
+        event = AccessEvent.decode(encoded)
+        if event.tenant != tenant or (
+            beneficiaries is not None and event.beneficiary not in beneficiaries
+        ):
+            raise IntegrityFailure(f"entry {seq}: its columns differ from the event it records")
+        found.append((seq, event))
+    return found
+
+
 def _proof_size(session: Session, size: int | None) -> tuple[int, str | None]:
     """The tree size to prove in, and the note signed for it if any."""
     if size is None:

@@ -18,10 +18,9 @@ from sqlalchemy.orm import Session
 from rempart.crypto.keyring import DATA, PLATFORM_SCOPE
 from rempart.crypto.models import DataKey
 from rempart.db import transaction
-from rempart.errors import IntegrityFailure
 from rempart.ledger.events import AccessEvent
-from rempart.ledger.models import LedgerCheckpoint, LedgerEntry
-from rempart.ledger.services import tree_size
+from rempart.ledger.models import LedgerCheckpoint
+from rempart.ledger.services import latest_about, tree_size
 from rempart.platform import Platform
 from rempart.registry.models import Tenant
 from rempart.registry.sealing import sealed_tables
@@ -47,17 +46,8 @@ def tenant_events(
 ) -> EventsPage:
     """The access events about this insurer's members, newest first, ``limit`` at a time."""
     with transaction(platform.sessions) as session:
-        query = select(LedgerEntry.seq, LedgerEntry.event).where(LedgerEntry.tenant == amc_number)
-        if before is not None:
-            query = query.where(LedgerEntry.seq < before)
-        found = session.execute(query.order_by(LedgerEntry.seq.desc()).limit(limit + 1)).all()
-        events = []
-        for seq, encoded in found[:limit]:
-            event = AccessEvent.decode(encoded)
-            # The column chose the row; the signed leaf is what is shown: they must agree.
-            if event.tenant != amc_number:
-                raise IntegrityFailure(f"entry {seq}: column tenant differs from its event")
-            events.append((seq, event))
+        found = latest_about(session, amc_number, limit + 1, before)
+        events = found[:limit]
         older = events[-1][0] if len(found) > limit else None
         return EventsPage(events, older, tree_size(session), _latest_checkpoint(session))
 

@@ -31,13 +31,13 @@ from sqlalchemy.orm import Session
 
 from rempart.crypto.fields import FieldCipher
 from rempart.db import transaction, utcnow
-from rempart.errors import Forbidden, IntegrityFailure, InvalidInput, NotFound, RateLimited
+from rempart.errors import Forbidden, InvalidInput, NotFound, RateLimited
 from rempart.guard.quotas import QUOTA_KEY, Quotas
 from rempart.identity.auth import Client, Principal
 from rempart.integrity import journal
 from rempart.ledger.events import AccessEvent, Tag
-from rempart.ledger.models import LedgerEntry
 from rempart.ledger.recorder import Recorder
+from rempart.ledger.services import latest_about
 from rempart.platform import Platform
 from rempart.registry import lookups
 from rempart.registry.identity import Identity
@@ -277,20 +277,7 @@ def _access_events(
     """The latest events about these beneficiaries, before this view's own."""
     if not pseudonyms:
         return ()
-    found = session.execute(
-        select(LedgerEntry.seq, LedgerEntry.event)
-        .where(LedgerEntry.tenant == amc_number, LedgerEntry.beneficiary.in_(list(pseudonyms)))
-        .order_by(LedgerEntry.seq.desc())
-        .limit(HISTORY)
-    ).all()
-    events = []
-    for seq, encoded in found:
-        event = AccessEvent.decode(encoded)
-        # The columns chose the row; the signed leaf is what is shown: they must agree.
-        if event.tenant != amc_number or event.beneficiary not in pseudonyms:
-            raise IntegrityFailure(f"entry {seq}: its columns differ from its event")
-        events.append((seq, event))
-    return tuple(events)
+    return tuple(latest_about(session, amc_number, HISTORY, beneficiaries=pseudonyms))
 
 
 def _purpose(view: str) -> str:
