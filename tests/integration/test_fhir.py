@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -45,7 +46,7 @@ from tests.support import (
     sign_in,
 )
 
-TODAY = datetime.now(UTC).date().isoformat()
+TODAY = datetime.now(ZoneInfo("Europe/Paris")).date().isoformat()  # French business dates
 PLAN: dict[str, Any] = copy.deepcopy(BASE_PLAN)
 PLAN["guarantees"]["OPTI"] = {"amount": "300.00", "per": "equipment", "prior_agreement": True}
 ALICE = person(1)
