@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 from sqlalchemy import ColumnElement, select, true
@@ -35,6 +36,15 @@ from rempart.registry.member_file import COLUMNS
 from rempart.registry.member_import import ImportOptions, import_members
 from rempart.registry.models import Professional
 from rempart.rights.services import Card
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def today() -> date:
+    """Today in Paris: the business date the services judge by. Read at each use, never kept
+    in a module constant, so that a test run across midnight stays consistent with the server."""
+    return datetime.now(PARIS).date()
+
 
 AMC = "99000001"
 OTHER_AMC = "99000002"
@@ -322,7 +332,7 @@ def claim_line(
     return {
         "act_code": "C",
         "domain": domain,
-        "care_date": (care_date or datetime.now(UTC).date()).isoformat(),
+        "care_date": (care_date or today()).isoformat(),
         "quantity": 1,
         "billed": billed,
         "br": br,
@@ -356,7 +366,7 @@ def card_body(
         "birth_date": who.birth_date,
         "birth_rank": int(who.birth_rank),
         "domain": domain,
-        "care_date": datetime.now(UTC).date().isoformat(),
+        "care_date": today().isoformat(),
     }
     return {**body, **changes}
 
@@ -373,18 +383,18 @@ def add_invoices(platform: Platform) -> None:
     add_insurer's BASE plan (person(2) and person(3)) billed by add_professionals' pharmacist and
     optician: a pair of glasses (an invoice, its lines, bookings, a renewal use) and a pharmacy
     invoice cancelled (its bookings written, then deleted)."""
-    today = datetime.now(UTC).date()
+    day = today()
     optics = {"amount": "300.00", "per": "equipment", "renewal_months": 24}
     guarantees = {"PHAR": {"br_total_pct": 100}, "MED": {"br_total_pct": 100}, "OPTI": optics}
-    version = {**BASE_PLAN, "valid_from": today.isoformat(), "guarantees": guarantees}
+    version = {**BASE_PLAN, "valid_from": day.isoformat(), "guarantees": guarantees}
     services.load_plan(platform, AMC, json.dumps(version).encode())
     with platform.sessions() as session:
         ids = dict(session.execute(select(Professional.am_number, Professional.id)).all())
     optician = Biller(ids[OPTICIAN_AM], "optician", OPTICIAN_AM, "test:optician")
     pharmacist = Biller(ids[PHARMACIST_AM], "pharmacist", PHARMACIST_AM, "test:pharmacist")
-    frame = Line("C", "OPTI", today, 1, 15000, 5, 60, amo_paid=3, item_type="frame")
+    frame = Line("C", "OPTI", day, 1, 15000, 5, 60, amo_paid=3, item_type="frame")
     glasses = (frame, replace(frame, item_type="lens"))
-    drugs = (Line("C", "PHAR", today, 1, 1000, 1000, 30),)
+    drugs = (Line("C", "PHAR", day, 1, 1000, 1000, 30),)
     items = [
         (optician, Submission(_card(person(3)), glasses, "F-1")),
         (pharmacist, Submission(_card(person(2)), drugs, "F-2")),
@@ -516,7 +526,7 @@ def pay_line(
     domain: str, billed: int, br: int, amo_rate: int, act: str = "C", day: date | None = None
 ) -> Line:
     """An invoice line in cents, cared for today unless ``day`` says otherwise."""
-    return Line(act, domain, day or datetime.now(UTC).date(), 1, billed, br, amo_rate)
+    return Line(act, domain, day or today(), 1, billed, br, amo_rate)
 
 
 def bill(
@@ -642,7 +652,7 @@ def add_baseline(
             GuardBaseline(
                 scope=scope,
                 owner=owner,
-                through=datetime.now(UTC).date() - timedelta(days=1),
+                through=today() - timedelta(days=1),
                 days_active=days_active,
                 daily=daily,
                 peak=peak,

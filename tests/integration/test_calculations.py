@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,9 +16,8 @@ from rempart.identifiers import luhn_complete, make_french_iban
 from rempart.platform import Platform
 from rempart.registry import services
 from rempart.registry.member_import import ImportOptions, import_members
-from tests.support import AMC, Person, add_account, member_file, person, sign_in
+from tests.support import AMC, Person, add_account, member_file, person, sign_in, today
 
-TODAY = datetime.now(UTC).date().isoformat()
 BASE = {
     "code": "BASE",
     "name": "Base",
@@ -89,7 +88,7 @@ def line(domain: str, billed: str, br: str, amo_rate: int, **extra: object) -> d
     return {
         "act_code": "C",
         "domain": domain,
-        "care_date": TODAY,
+        "care_date": today().isoformat(),
         "quantity": 1,
         "billed": billed,
         "br": br,
@@ -178,7 +177,7 @@ def test_example_6_dental_filling(api: tuple[TestClient, Platform]) -> None:
 
 def test_an_unknown_card_is_answered_as_closed_rights(api: tuple[TestClient, Platform]) -> None:
     headers = as_(api, "gp")
-    ended = person(3).but(end_date=(datetime.now(UTC).date() - timedelta(days=3)).isoformat())
+    ended = person(3).but(end_date=(today() - timedelta(days=3)).isoformat())
     _, platform = api
     import_members(platform, AMC, io.BytesIO(member_file([ended])), ImportOptions(delta=True))
     unknown = calculate(api, headers, person(9), [line("MED", "30.00", "30.00", 70)])

@@ -6,7 +6,7 @@ import copy
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -32,13 +32,13 @@ from tests.support import (
     member_file,
     person,
     sign_in,
+    today,
 )
 
-TODAY = datetime.now(UTC).date()
 PLAN: dict[str, Any] = copy.deepcopy(BASE_PLAN)
 PLAN["guarantees"]["OPTI"] = {"amount": "300.00", "per": "equipment", "prior_agreement": True}
 ALICE = person(1)
-BOB = person(2).but(end_date=(TODAY - timedelta(days=10)).isoformat())  # rights ended
+BOB = person(2).but(end_date=(today() - timedelta(days=10)).isoformat())  # rights ended
 CAROL = person(3).but(suspended_domains="PHAR")
 
 
@@ -61,7 +61,7 @@ def card(who: Person, **changes: object) -> dict[str, object]:
         "birth_date": who.birth_date,
         "birth_rank": 1,
         "domain": "PHAR",
-        "care_date": TODAY.isoformat(),
+        "care_date": today().isoformat(),
     }
     return {**body, **changes}
 
@@ -86,7 +86,7 @@ def test_open_rights_give_the_rate_and_an_engagement_and_nothing_personal(
         "100%",
         False,
     )
-    assert body["engagement"]["valid_until"] == (TODAY + timedelta(days=30)).isoformat()
+    assert body["engagement"]["valid_until"] == (today() + timedelta(days=30)).isoformat()
     for personal in (ALICE.nir, ALICE.last_name, ALICE.first_name, ALICE.birth_date):
         assert personal not in response.text
 
@@ -150,7 +150,7 @@ def test_the_engagement_is_bound_to_patient_professional_domain_and_day(
         "engagement"
     ]["number"]
     assert number == again
-    yesterday = (TODAY - timedelta(days=1)).isoformat()
+    yesterday = (today() - timedelta(days=1)).isoformat()
     other_day = client.post(
         "/api/v1/eligibility", json=card(ALICE, care_date=yesterday), headers=pharmacist
     )
@@ -170,10 +170,10 @@ def test_the_engagement_is_bound_to_patient_professional_domain_and_day(
         assert insured is not None
         pro = session.scalar(select(Professional.id).where(Professional.am_number == PHARMACIST_AM))
         assert pro is not None
-    assert engagement_matches(number, key, insured.beneficiary_id.hex, pro.hex, "PHAR", TODAY)
-    assert not engagement_matches(number, key, insured.beneficiary_id.hex, pro.hex, "MED", TODAY)
+    assert engagement_matches(number, key, insured.beneficiary_id.hex, pro.hex, "PHAR", today())
+    assert not engagement_matches(number, key, insured.beneficiary_id.hex, pro.hex, "MED", today())
     assert not engagement_matches(
-        number, key, insured.beneficiary_id.hex, pro.hex, "PHAR", TODAY - timedelta(days=1)
+        number, key, insured.beneficiary_id.hex, pro.hex, "PHAR", today() - timedelta(days=1)
     )
     assert not engagement_matches(
         number[:-1] + ("A" if number[-1] != "A" else "B"),
@@ -181,7 +181,7 @@ def test_the_engagement_is_bound_to_patient_professional_domain_and_day(
         insured.beneficiary_id.hex,
         pro.hex,
         "PHAR",
-        TODAY,
+        today(),
     )
 
 

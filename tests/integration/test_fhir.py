@@ -6,9 +6,8 @@ import copy
 import io
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -44,13 +43,13 @@ from tests.support import (
     member_file,
     person,
     sign_in,
+    today,
 )
 
-TODAY = datetime.now(ZoneInfo("Europe/Paris")).date().isoformat()  # French business dates
 PLAN: dict[str, Any] = copy.deepcopy(BASE_PLAN)
 PLAN["guarantees"]["OPTI"] = {"amount": "300.00", "per": "equipment", "prior_agreement": True}
 ALICE = person(1)
-BOB = person(2).but(end_date=(datetime.now(UTC).date() - timedelta(days=10)).isoformat())
+BOB = person(2).but(end_date=(today() - timedelta(days=10)).isoformat())
 CAROL = person(3).but(suspended_domains="PHAR")
 NOBODY = person(9)  # not in the member file
 FHIR_JSON = "application/fhir+json"
@@ -108,7 +107,9 @@ def test_the_fhir_check_agrees_with_the_json_api_and_names_no_one(
 ) -> None:
     client, _ = api
     for who in (ALICE, BOB, NOBODY):
-        response = post(client, ELIGIBILITY, fhir_eligibility(who, "PHAR", TODAY), pharmacist)
+        response = post(
+            client, ELIGIBILITY, fhir_eligibility(who, "PHAR", today().isoformat()), pharmacist
+        )
         assert response.status_code == 200, response.text
         answer = parsed(response, CoverageEligibilityResponse)
         card = {
@@ -117,7 +118,7 @@ def test_the_fhir_check_agrees_with_the_json_api_and_names_no_one(
             "birth_date": who.birth_date,
             "birth_rank": 1,
             "domain": "PHAR",
-            "care_date": TODAY,
+            "care_date": today().isoformat(),
         }
         plain = client.post("/api/v1/eligibility", json=card, headers=pharmacist).json()
         coverage = answer.insurance[0]
@@ -150,17 +151,22 @@ def test_an_unknown_card_and_closed_rights_are_answered_alike_to_the_byte(
     answers = [
         post(client, ELIGIBILITY, resource, pharmacist)
         for resource in (
-            fhir_eligibility(NOBODY, "PHAR", TODAY),  # no such card
-            fhir_eligibility(ALICE, "PHAR", TODAY, rank=2),  # no such person on the card
-            fhir_eligibility(BOB, "PHAR", TODAY),  # rights ended
-            fhir_eligibility(CAROL, "PHAR", TODAY),  # domain suspended
+            fhir_eligibility(NOBODY, "PHAR", today().isoformat()),  # no such card
+            fhir_eligibility(
+                ALICE, "PHAR", today().isoformat(), rank=2
+            ),  # no such person on the card
+            fhir_eligibility(BOB, "PHAR", today().isoformat()),  # rights ended
+            fhir_eligibility(CAROL, "PHAR", today().isoformat()),  # domain suspended
         )
     ]
     assert {a.status_code for a in answers} == {200}
     assert len({a.content for a in answers}) == 1
     # No such insurer: the AMC number, which the caller sent and is no one's, is the only change.
     unknown_insurer = post(
-        client, ELIGIBILITY, fhir_eligibility(ALICE, "PHAR", TODAY, amc="NOSUCHAMC"), pharmacist
+        client,
+        ELIGIBILITY,
+        fhir_eligibility(ALICE, "PHAR", today().isoformat(), amc="NOSUCHAMC"),
+        pharmacist,
     )
     assert unknown_insurer.content.replace(b"NOSUCHAMC", AMC.encode()) == answers[0].content
 
@@ -169,7 +175,9 @@ def test_a_domain_under_prior_agreement_says_so(api: tuple[TestClient, Platform]
     client, platform = api
     secret = add_account(platform, "professional", "optique@example.org", am_number=OPTICIAN_AM)
     optician = sign_in(client, platform, "optique@example.org", secret)
-    response = post(client, ELIGIBILITY, fhir_eligibility(ALICE, "OPTI", TODAY), optician)
+    response = post(
+        client, ELIGIBILITY, fhir_eligibility(ALICE, "OPTI", today().isoformat()), optician
+    )
     item = parsed(response, CoverageEligibilityResponse).insurance[0].item[0]
     assert (item.description, item.authorizationRequired, item.benefit) == ("PEC", True, None)
 
@@ -200,7 +208,7 @@ def test_the_fhir_check_is_recorded_like_the_json_one(
 ) -> None:
     client, platform = api
     for who in (ALICE, BOB, NOBODY):
-        post(client, ELIGIBILITY, fhir_eligibility(who, "PHAR", TODAY), pharmacist)
+        post(client, ELIGIBILITY, fhir_eligibility(who, "PHAR", today().isoformat()), pharmacist)
     with platform.sessions() as session:
         entries = session.scalars(
             select(LedgerEntry)
@@ -219,8 +227,8 @@ def test_a_calculation_in_fhir_agrees_with_the_json_api(
 ) -> None:
     client, _ = api
     lines = [
-        fhir_line("PHAR", TODAY, "10.00", "10.00", 30, act="PH7"),
-        fhir_line("PHAR", TODAY, "10.00", "10.00", 70, act="PH4"),
+        fhir_line("PHAR", today().isoformat(), "10.00", "10.00", 30, act="PH7"),
+        fhir_line("PHAR", today().isoformat(), "10.00", "10.00", 70, act="PH4"),
     ]
     response = post(client, CLAIM, fhir_claim(ALICE, lines), pharmacist)
     assert response.status_code == 200, response.text
@@ -237,7 +245,7 @@ def test_a_calculation_in_fhir_agrees_with_the_json_api(
                 {
                     "act_code": act,
                     "domain": "PHAR",
-                    "care_date": TODAY,
+                    "care_date": today().isoformat(),
                     "quantity": 1,
                     "billed": "10.00",
                     "br": "10.00",
@@ -272,7 +280,7 @@ def test_a_calculation_for_an_unknown_card_reads_as_closed_rights(
     api: tuple[TestClient, Platform], pharmacist: dict[str, str]
 ) -> None:
     client, _ = api
-    lines = [fhir_line("PHAR", TODAY, "10.00", "10.00", 30)]
+    lines = [fhir_line("PHAR", today().isoformat(), "10.00", "10.00", 30)]
     unknown = post(client, CLAIM, fhir_claim(NOBODY, lines), pharmacist)
     closed = post(client, CLAIM, fhir_claim(BOB, lines), pharmacist)
     assert unknown.status_code == 200, unknown.text
@@ -285,11 +293,13 @@ def test_the_engagement_of_a_fhir_check_is_quoted_by_a_claim(
     api: tuple[TestClient, Platform], pharmacist: dict[str, str]
 ) -> None:
     client, _ = api
-    check = post(client, ELIGIBILITY, fhir_eligibility(ALICE, "PHAR", TODAY), pharmacist)
+    check = post(
+        client, ELIGIBILITY, fhir_eligibility(ALICE, "PHAR", today().isoformat()), pharmacist
+    )
     engagement = parsed(check, CoverageEligibilityResponse).preAuthRef
 
     def reject_codes(quoted: str) -> list[str]:
-        claim = fhir_claim(ALICE, [fhir_line("PHAR", TODAY, "10.00", "10.00", 30)])
+        claim = fhir_claim(ALICE, [fhir_line("PHAR", today().isoformat(), "10.00", "10.00", 30)])
         claim["insurance"][0]["preAuthRef"] = [quoted]
         answer = parsed(post(client, CLAIM, claim, pharmacist), ClaimResponse)
         reason = answer.item[0].adjudication[-1].reason
@@ -303,14 +313,14 @@ def test_refusals_are_operation_outcomes(
     api: tuple[TestClient, Platform], pharmacist: dict[str, str]
 ) -> None:
     client, platform = api
-    check = fhir_eligibility(ALICE, "PHAR", TODAY)
+    check = fhir_eligibility(ALICE, "PHAR", today().isoformat())
     no_session = post(client, ELIGIBILITY, check, {})
     problem_of(no_session, 401, "login")
     assert no_session.headers["WWW-Authenticate"] == "Bearer"
     secret = add_account(platform, "amc", "gestion@mutuelle.example", amc_number=AMC)
     insurer = sign_in(client, platform, "gestion@mutuelle.example", secret)
     problem_of(post(client, ELIGIBILITY, check, insurer), 403, "forbidden")
-    optics = fhir_eligibility(ALICE, "OPTI", TODAY)  # not a pharmacist's domain
+    optics = fhir_eligibility(ALICE, "OPTI", today().isoformat())  # not a pharmacist's domain
     problem_of(post(client, ELIGIBILITY, optics, pharmacist), 403, "forbidden")
     problem_of(client.get("/fhir/r4/Patient/253072B07300470", headers=pharmacist), 404, "not-found")
     as_text = client.post(ELIGIBILITY, content=json.dumps(check), headers=pharmacist)
@@ -329,9 +339,9 @@ def test_malformed_resources_are_refused_without_echo(
     problem_of(
         client.post(ELIGIBILITY, content=b'{"value": NaN}', headers=headers), 400, "structure"
     )
-    claim = fhir_claim(ALICE, [fhir_line("PHAR", TODAY, "10.00", "10.00", 30)])
+    claim = fhir_claim(ALICE, [fhir_line("PHAR", today().isoformat(), "10.00", "10.00", 30)])
     problem_of(post(client, ELIGIBILITY, claim, pharmacist), 400, "structure")  # another type
-    impossible = fhir_eligibility(ALICE, "PHAR", TODAY)
+    impossible = fhir_eligibility(ALICE, "PHAR", today().isoformat())
     impossible["contained"][0]["birthDate"] = "1983-02-31"
     bad = problem_of(post(client, ELIGIBILITY, impossible, pharmacist), 400, "structure")
     assert bad.issue[0].expression == ["CoverageEligibilityRequest.contained[0].birthDate"]
@@ -394,7 +404,7 @@ def test_checks_outside_the_profile_are_refused_without_echo(
     api: tuple[TestClient, Platform], pharmacist: dict[str, str], change: Any, where: str
 ) -> None:
     client, _ = api
-    resource = fhir_eligibility(ALICE, "PHAR", TODAY)
+    resource = fhir_eligibility(ALICE, "PHAR", today().isoformat())
     change(resource)
     response = post(client, ELIGIBILITY, resource, pharmacist)
     assert response.status_code == 422, response.text
@@ -408,7 +418,7 @@ def test_every_line_field_maps_to_the_json_api(api: tuple[TestClient, Platform])
     client, platform = api
     secret = add_account(platform, "professional", "optique@example.org", am_number=OPTICIAN_AM)
     optician = sign_in(client, platform, "optique@example.org", secret)
-    line = fhir_line("OPTI", TODAY, "12.00", "10.00", 60, act="LUN")
+    line = fhir_line("OPTI", today().isoformat(), "12.00", "10.00", 60, act="LUN")
     line["programCode"] = [{"coding": [{"system": f"{FHIR}/CodeSystem/basket", "code": "100PS"}]}]
     line["quantity"] = {"value": 2}
     line["extension"] += [
@@ -429,7 +439,7 @@ def test_every_line_field_maps_to_the_json_api(api: tuple[TestClient, Platform])
     fields = {
         "act_code": "LUN",
         "domain": "OPTI",
-        "care_date": TODAY,
+        "care_date": today().isoformat(),
         "quantity": 2,
         "billed": "12.00",
         "br": "10.00",
@@ -506,7 +516,7 @@ def test_claims_outside_the_profile_are_refused(
     api: tuple[TestClient, Platform], pharmacist: dict[str, str], change: Any, where: str
 ) -> None:
     client, _ = api
-    claim = fhir_claim(ALICE, [fhir_line("PHAR", TODAY, "10.00", "10.00", 30)])
+    claim = fhir_claim(ALICE, [fhir_line("PHAR", today().isoformat(), "10.00", "10.00", 30)])
     change(claim)
     outcome = problem_of(post(client, CLAIM, claim, pharmacist), 422, "invalid")
     assert where in [e for issue in outcome.issue for e in issue.expression or ()]
@@ -527,7 +537,7 @@ def test_money_must_be_whole_cents_in_euros(
     api: tuple[TestClient, Platform], pharmacist: dict[str, str]
 ) -> None:
     client, _ = api
-    line = fhir_line("PHAR", TODAY, "10.00", "10.00", 30)
+    line = fhir_line("PHAR", today().isoformat(), "10.00", "10.00", 30)
     line["net"] = {"value": 10.005, "currency": "EUR"}
     outcome = problem_of(post(client, CLAIM, fhir_claim(ALICE, [line]), pharmacist), 422, "invalid")
     assert outcome.issue[0].expression == ["Claim.item[0].net.value"]
@@ -546,9 +556,11 @@ def test_the_quota_answers_a_throttled_outcome_with_retry_after(platform: Platfo
         headers = sign_in(client, platform, "p@example.org", secret)
         for who in (ALICE, BOB):
             assert post(
-                client, ELIGIBILITY, fhir_eligibility(who, "PHAR", TODAY), headers
+                client, ELIGIBILITY, fhir_eligibility(who, "PHAR", today().isoformat()), headers
             ).is_success
-        refused = post(client, ELIGIBILITY, fhir_eligibility(NOBODY, "PHAR", TODAY), headers)
+        refused = post(
+            client, ELIGIBILITY, fhir_eligibility(NOBODY, "PHAR", today().isoformat()), headers
+        )
         problem_of(refused, 429, "throttled")
         assert int(refused.headers["Retry-After"]) > 0
 
@@ -580,7 +592,7 @@ def fhir_glasses(frame: str = "150.00") -> list[dict[str, Any]]:
     149.97, 119.97 and 30.06 share the 300.00 per equipment)."""
     items = []
     for billed, kind in ((frame, "frame"), ("120.00", "lens"), ("120.00", "lens")):
-        item = fhir_line("OPTI", TODAY, billed, "0.05", 60)
+        item = fhir_line("OPTI", today().isoformat(), billed, "0.05", 60)
         item["extension"] += [
             {
                 "url": f"{FHIR}/StructureDefinition/amo-paid",
@@ -642,7 +654,9 @@ def test_a_preauthorization_is_a_prior_agreement_that_a_claim_then_uses(
     assert [line["amc_amount"] for line in as_json["lines"]] == benefits(agreed)
     never_personal(response.text, ALICE)
     # The invoice quotes it (with the engagement of a rights check: one of each at most).
-    check = post(client, ELIGIBILITY, fhir_eligibility(ALICE, "OPTI", TODAY), optician)
+    check = post(
+        client, ELIGIBILITY, fhir_eligibility(ALICE, "OPTI", today().isoformat()), optician
+    )
     engagement = parsed(check, CoverageEligibilityResponse).preAuthRef
     claim = invoice_claim(ALICE, fhir_glasses(), "F-1", engagement, reference)
     headers = optician | {"Idempotency-Key": "lgo-fhir-1"}

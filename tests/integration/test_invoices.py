@@ -38,9 +38,8 @@ from tests.support import (
     person,
     set_rows,
     sign_in,
+    today,
 )
-
-TODAY = datetime.now(UTC).date()
 
 
 @pytest.fixture
@@ -231,7 +230,7 @@ def test_a_second_equipment_within_the_renewal_period_waits_until_the_first_is_c
 ) -> None:
     client = api.client
     optician = as_(api, "optician")
-    earlier = TODAY - timedelta(days=300)
+    earlier = today() - timedelta(days=300)
     first = submit(api, optician, invoice_body(ON_CONFORT, glasses(earlier), "F-1"))
     assert first["status"] == "accepted"
     second = invoice_body(ON_CONFORT, glasses(frame="160.00"), "F-2")
@@ -285,11 +284,11 @@ def test_an_engagement_is_honoured_after_the_rights_are_closed(api: Professional
         "birth_date": who.birth_date,
         "birth_rank": 1,
         "domain": "MED",
-        "care_date": TODAY.isoformat(),
+        "care_date": today().isoformat(),
     }
     gp = as_(api, "gp")
     engagement = client.post("/api/v1/eligibility", json=check, headers=gp).json()["engagement"]
-    closed = who.but(end_date=(TODAY - timedelta(days=1)).isoformat())
+    closed = who.but(end_date=(today() - timedelta(days=1)).isoformat())
     import_members(platform, AMC, io.BytesIO(member_file([closed])), ImportOptions(delta=True))
     consultation = [claim_line("MED", "30.00", "30.00", 70)]
     without = submit(api, gp, invoice_body(who, consultation, "F-1"))
@@ -326,7 +325,7 @@ def test_a_prior_agreement_reference_is_unknown_until_agreements_are_served(
 def test_an_unknown_card_is_answered_as_closed_rights(api: ProfessionalsApi) -> None:
     platform = api.platform
     gp = as_(api, "gp")
-    ended = person(20).but(end_date=(TODAY - timedelta(days=3)).isoformat())
+    ended = person(20).but(end_date=(today() - timedelta(days=3)).isoformat())
     import_members(platform, AMC, io.BytesIO(member_file([ended])), ImportOptions(delta=True))
     lines = [claim_line("MED", "30.00", "30.00", 70)]
     unknown = submit(api, gp, invoice_body(person(99), lines))
@@ -456,7 +455,7 @@ def test_a_batch_is_adjudicated_in_order_and_reported(api: ProfessionalsApi) -> 
             | {"idempotency_key": "batch-1"},  # the key of the first, another body
             keyed | {"idempotency_key": "batch-1"},  # a retry of the first within the batch
             invoice_body(
-                ON_BASE, [claim_line("DESO", "1.00", "1.00", 60, TODAY - timedelta(days=800))]
+                ON_BASE, [claim_line("DESO", "1.00", "1.00", 60, today() - timedelta(days=800))]
             ),
         ]
     }

@@ -46,6 +46,7 @@ from tests.support import (
     portal_sign_in,
     portals,
     set_rows,
+    today,
 )
 
 PATIENT = person(1)
@@ -82,7 +83,7 @@ def card(**changes: str) -> dict[str, str]:
         "birth_date": PATIENT.birth_date,
         "birth_rank": "1",
         "domain": "PHAR",
-        "care_date": datetime.now(UTC).date().isoformat(),
+        "care_date": today().isoformat(),
     }
     return values | changes
 
@@ -415,8 +416,8 @@ def test_a_professional_checks_rights_and_calculates_without_javascript(portal: 
         assert f'href="#{field}"' in invalid.text  # type: ignore[attr-defined]
     forbidden = post(pro, "/pro/droits", card(domain="OPTI"), page="/pro/")
     assert forbidden.status_code == 403  # type: ignore[attr-defined]
-    today = datetime.now(UTC).date().isoformat()
-    line = {"act_code": "C", "domain": "PHAR", "care_date": today, "quantity": "1"}
+    day = today().isoformat()
+    line = {"act_code": "C", "domain": "PHAR", "care_date": day, "quantity": "1"}
     lines = {f"lines-0-{k}": v for k, v in line.items()} | {
         "lines-0-billed": "10,00",
         "lines-0-br": "10,00",
@@ -426,7 +427,7 @@ def test_a_professional_checks_rights_and_calculates_without_javascript(portal: 
         "lines-2-br": "1",
         "lines-2-amo_rate": "30",
         "lines-2-quantity": "1",
-        "lines-2-care_date": today,
+        "lines-2-care_date": day,
         "lines-2-domain": "PHAR",
     }
     wrong = post(pro, "/pro/calcul", card() | lines)

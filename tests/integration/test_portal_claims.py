@@ -24,7 +24,6 @@ from rempart.identity.auth import Principal
 from rempart.ledger.models import LedgerEntry
 from rempart.platform import Platform
 from rempart.portal import pro_claims
-from rempart.rights.services import PARIS
 from tests.support import (
     AMC,
     BILLERS,
@@ -40,9 +39,9 @@ from tests.support import (
     portals,
     professional_ids,
     set_rows,
+    today,
 )
 
-TODAY = datetime.now(PARIS).date()
 OPTICIAN = "accueil@optique.example"
 RIVAL = "accueil@optique-bis.example"
 PHARMACIST = "comptoir@pharmacie.example"
@@ -78,7 +77,7 @@ def glasses(frame: str = "150,00", lens: str = "120,00") -> dict[str, str]:
         line = {
             "act_code": "C",
             "domain": "OPTI",
-            "care_date": TODAY.isoformat(),
+            "care_date": today().isoformat(),
             "quantity": "1",
             "billed": billed,
             "br": "0,05",
@@ -269,7 +268,7 @@ def test_errors_are_shown_per_field_with_422_and_nothing_is_booked(portal: Porta
     empty = post(optician, "/pro/factures", no_line, "/pro/factures")
     assert empty.status_code == 422
     assert 'href="#lines-0-act_code"' in empty.text
-    past = invoice_form(who) | {"lines-0-care_date": (TODAY - timedelta(days=800)).isoformat()}
+    past = invoice_form(who) | {"lines-0-care_date": (today() - timedelta(days=800)).isoformat()}
     too_old = post(optician, "/pro/factures", past, "/pro/factures")
     assert too_old.status_code == 422
     assert "Dates des soins refusées" in too_old.text
@@ -279,7 +278,7 @@ def test_errors_are_shown_per_field_with_422_and_nothing_is_booked(portal: Porta
     assert refused.status_code == 422
     for field in ("birth_rank", "lines-0-br"):
         assert f'id="{field}-erreur"' in refused.text, field
-    later = card(who) | glasses() | {"lines-0-care_date": (TODAY - timedelta(days=1)).isoformat()}
+    later = card(who) | glasses() | {"lines-0-care_date": (today() - timedelta(days=1)).isoformat()}
     dated = post(optician, "/pro/accords", later, "/pro/accords")
     assert dated.status_code == 422
     assert "d&#39;aujourd&#39;hui à dans 6 mois" in dated.text

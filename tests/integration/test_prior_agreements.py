@@ -9,8 +9,8 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -24,7 +24,6 @@ from rempart.integrity.verify import verify_integrity
 from rempart.ledger.models import LedgerEntry
 from rempart.platform import Platform
 from rempart.registry.member_import import ImportOptions, import_members
-from rempart.rights.services import PARIS
 from tests.support import (
     AMC,
     BILLERS,
@@ -43,9 +42,9 @@ from tests.support import (
     person,
     set_rows,
     sign_in,
+    today,
 )
 
-TODAY = datetime.now(PARIS).date()
 AGREEMENTS = "/api/v1/prior-agreements"
 REFERENCE = re.compile(r"PA[A-Z2-7]{24}")
 NUMBERS = BILLERS | {"optician2": OPTICIAN2_AM, "dentist2": DENTIST2_AM}
@@ -99,7 +98,7 @@ def codes(answer: dict[str, Any]) -> list[list[str]]:
 def glasses(frame: str = "150.00", lens: str = "120.00") -> list[dict[str, Any]]:
     """DOMAIN.md example 4: a frame and two lenses, AMC 300.00 in all."""
     return [
-        claim_line("OPTI", billed, "0.05", 60, TODAY, amo_paid="0.03", item_type=kind)
+        claim_line("OPTI", billed, "0.05", 60, today(), amo_paid="0.03", item_type=kind)
         for billed, kind in ((frame, "frame"), (lens, "lens"), (lens, "lens"))
     ]
 
@@ -111,7 +110,7 @@ def hearing_aid() -> dict[str, Any]:
         "950.00",
         "400.00",
         60,
-        TODAY,
+        today(),
         basket="100PS",
         price_limit="950.00",
         item_type="hearing_aid",
@@ -125,18 +124,22 @@ def count(platform: Platform, model: type[Any], *where: Any) -> int:
 
 
 @pytest.mark.parametrize(
-    ("biller", "lines", "expected"),
+    ("biller", "care", "expected"),
     [
-        ("optician", glasses(), ["100.00", "119.97", "80.03"]),
-        ("audiologist", [hearing_aid()], ["710.00"]),
+        ("optician", glasses, ["100.00", "119.97", "80.03"]),
+        ("audiologist", lambda: [hearing_aid()], ["710.00"]),
     ],
     ids=["4-glasses", "5-hearing-aid"],
 )
 def test_the_worked_examples_are_agreed_and_then_paid_to_the_cent(
-    api: ProfessionalsApi, biller: str, lines: list[dict[str, Any]], expected: list[str]
+    api: ProfessionalsApi,
+    biller: str,
+    care: Callable[[], list[dict[str, Any]]],
+    expected: list[str],
 ) -> None:
     client, platform = api.client, api.platform
     who = UNDER_AGREEMENT[0]
+    lines = care()  # dated when the test runs (quotes are for today or later), not when collected
     # DOMAIN.md's plan needs an agreement for these domains: an invoice without one is refused.
     without = bill(api, biller, invoice_body(who, lines, "F-0"))
     assert codes(without) == [["PRIOR_AGREEMENT_REQUIRED"]] * len(lines)
@@ -146,8 +149,8 @@ def test_the_worked_examples_are_agreed_and_then_paid_to_the_cent(
     assert agreement["total_amc"] == f"{sum(float(a) for a in expected):.2f}"
     assert REFERENCE.fullmatch(agreement["reference"])
     assert not agreement["reference"].startswith("E1")
-    assert agreement["valid_from"] == TODAY.isoformat()
-    assert agreement["valid_until"] == add_months(TODAY, 6).isoformat()
+    assert agreement["valid_from"] == today().isoformat()
+    assert agreement["valid_until"] == add_months(today(), 6).isoformat()
     assert set(agreement) == {
         "reference",
         "status",
@@ -196,7 +199,9 @@ def test_an_invoice_is_paid_at_most_what_was_agreed_on_the_lines_agreed(
     # Without the agreement these would be 100.00, 119.97 and 80.03: capped line by line.
     assert amounts(calculation.json()) == ["59.97", "99.97", "99.97"]
     # A calculation consumes nothing: the invoice can still use the agreement.
-    extra_lens = claim_line("OPTI", "120.00", "0.05", 60, TODAY, amo_paid="0.03", item_type="lens")
+    extra_lens = claim_line(
+        "OPTI", "120.00", "0.05", 60, today(), amo_paid="0.03", item_type="lens"
+    )
     paid = bill(
         api,
         "optician",
@@ -228,14 +233,14 @@ def test_another_invoice_cannot_use_a_reference_that_is_not_valid_for_it(
     # Another practice's: the patient's equipment is reserved by that agreement, and the
     # renewal period is checked first (the engine's order).
     assert refused("optician2", who, granted) == [["RENEWAL_TOO_SOON"]] * 3
-    treatment = [claim_line("DEOR", "500.00", "193.50", 0, TODAY, act_code="TO90")]
+    treatment = [claim_line("DEOR", "500.00", "193.50", 0, today(), act_code="TO90")]
     orthodontics = ask(api, "dentist", who, treatment)["reference"]
     assert refused("dentist2", who, orthodontics, treatment) == [["PRIOR_AGREEMENT_INVALID"]]
     cancelled = ask(api, "optician", other, glasses())["reference"]
     assert client.post(f"{AGREEMENTS}/{cancelled}/cancel", headers=optician).is_success
     assert refused("optician", other, cancelled) == invalid
     # Expired: its validity ended yesterday.
-    yesterday = TODAY - timedelta(days=1)
+    yesterday = today() - timedelta(days=1)
     set_rows(
         platform,
         PriorAgreement,
@@ -300,7 +305,7 @@ def test_agreements_reserve_no_ceiling_amount(api: ProfessionalsApi) -> None:
     """DEOR 300 % under a 600.00 yearly ceiling: two agreements of 500.00 are both granted; the
     second invoice gets what the first left of the ceiling."""
     who = UNDER_AGREEMENT[5]
-    treatment = [claim_line("DEOR", "500.00", "193.50", 0, TODAY, act_code="TO90")]
+    treatment = [claim_line("DEOR", "500.00", "193.50", 0, today(), act_code="TO90")]
     first = ask(api, "dentist", who, treatment)
     second = ask(api, "dentist", who, treatment)
     assert amounts(first) == amounts(second) == ["500.00"]
@@ -318,7 +323,7 @@ def test_agreements_reserve_no_ceiling_amount(api: ProfessionalsApi) -> None:
     assert [amounts(p) for p in paid] == [["500.00"], ["100.00"]]
     assert codes(paid[1]) == [["CEILING_REACHED"]]
     # Each is used once: quoted again, it covers nothing (no renewal period here).
-    later = [claim_line("DEOR", "450.00", "193.50", 0, TODAY, act_code="TO90")]
+    later = [claim_line("DEOR", "450.00", "193.50", 0, today(), act_code="TO90")]
     again = bill(
         api, "dentist", invoice_body(who, later, "D-3", prior_agreement=first["reference"])
     )
@@ -342,7 +347,7 @@ def test_lines_that_need_no_agreement_and_unknown_cards_are_not_agreed(
     assert "needs no prior agreement" in direct["lines"][0]["explanation"]
     assert direct["reference"] is None
     # An unknown card is answered exactly as closed rights.
-    closed = UNDER_AGREEMENT[6].but(end_date=(TODAY - timedelta(days=1)).isoformat())
+    closed = UNDER_AGREEMENT[6].but(end_date=(today() - timedelta(days=1)).isoformat())
     import_members(platform, AMC, io.BytesIO(member_file([closed])), ImportOptions(delta=True))
     answers = [
         client.post(AGREEMENTS, json=quote_body(who, glasses()), headers=as_(api, "optician"))
@@ -359,7 +364,7 @@ def test_an_agreement_is_asked_for_care_within_its_validity(
 ) -> None:
     client, platform = api.client, api.platform
     lines = glasses()
-    lines[0]["care_date"] = (TODAY + timedelta(days=days)).isoformat()
+    lines[0]["care_date"] = (today() + timedelta(days=days)).isoformat()
     response = client.post(
         AGREEMENTS, json=quote_body(UNDER_AGREEMENT[0], lines), headers=as_(api, "optician")
     )

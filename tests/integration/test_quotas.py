@@ -6,7 +6,6 @@ import io
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 import redis
@@ -29,6 +28,7 @@ from tests.support import (
     member_file,
     person,
     sign_in,
+    today,
 )
 
 needs_redis = pytest.mark.skipif(
@@ -72,7 +72,7 @@ def test_the_rights_check_stops_at_the_quota_and_records_the_attempt(
     client, platform = api
     secret = add_account(platform, "professional", "pharma@example.org", am_number=PHARMACIST_AM)
     headers = sign_in(client, platform, "pharma@example.org", secret)
-    today = datetime.now(UTC).date().isoformat()
+    day = today().isoformat()
 
     def check(n: int) -> int:
         p = person(n)
@@ -82,7 +82,7 @@ def test_the_rights_check_stops_at_the_quota_and_records_the_attempt(
             "birth_date": p.birth_date,
             "birth_rank": 1,
             "domain": "PHAR",
-            "care_date": today,
+            "care_date": day,
         }
         response = client.post("/api/v1/eligibility", json=body, headers=headers)
         if response.status_code == 429:

@@ -52,6 +52,7 @@ from tests.support import (
     pdf_text,
     person,
     sign_in,
+    today,
 )
 
 ATTACKER = "pharma@example.org"
@@ -59,7 +60,7 @@ OPTICIAN = "optique@example.org"
 ATTACKER_IP = "203.0.113.66"
 OFFICE_IP = "192.0.2.10"
 QUOTA = 14  # distinct cards per account and hour: the attacker meets it
-ENDED = (datetime.now(UTC).date() - timedelta(days=10)).isoformat()
+ENDED = (today() - timedelta(days=10)).isoformat()
 
 
 def member(n: int) -> Person:
@@ -156,7 +157,7 @@ def world(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> Iterator[World
                 {
                     "act_code": "C",
                     "domain": "PHAR",
-                    "care_date": datetime.now(UTC).date().isoformat(),
+                    "care_date": today().isoformat(),
                     "quantity": 1,
                     "billed": "10.00",
                     "br": "10.00",
