@@ -537,15 +537,16 @@ def bill(
     number: str,
     amc: str = AMC,
     now: datetime | None = None,
+    engagement: str | None = None,
 ) -> InvoiceView:
     """One invoice by ``BILLERS[biller]``, through the application's path (adjudicated, booked,
-    on the record); ``now``: when it was submitted."""
+    on the record); ``now``: when it was submitted; ``engagement``: the number it quotes."""
     am_number = BILLERS[biller]
     profession = biller.rstrip("0123456789")
     payer = Biller(professional_ids(platform)[am_number], profession, am_number, f"test:{biller}")
     card = Card(amc, who.member_number, date.fromisoformat(who.birth_date), int(who.birth_rank))
     with transaction(platform.sessions) as session:
-        submission = Submission(card, tuple(lines), number)
+        submission = Submission(card, tuple(lines), number, engagement)
         (outcome,) = process(session, platform, [(payer, submission)], None, Client(), now)
     assert isinstance(outcome, InvoiceView), outcome
     return outcome

@@ -8,7 +8,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -27,14 +27,17 @@ from tests.support import (
     CLAIMANTS,
     ON_BASE,
     ON_CONFORT,
+    PARIS,
     Person,
     ProfessionalsApi,
     add_account,
     add_claims_world,
     as_,
+    bill,
     claim_line,
     invoice_body,
     member_file,
+    pay_line,
     person,
     set_rows,
     sign_in,
@@ -274,20 +277,27 @@ def test_a_paid_invoice_cannot_be_cancelled(api: ProfessionalsApi) -> None:
     assert count(platform, Booking) == 1
 
 
-def test_an_engagement_is_honoured_after_the_rights_are_closed(api: ProfessionalsApi) -> None:
-    client, platform = api.client, api.platform
-    pharmacist = as_(api, "pharmacist")
-    who = CLAIMANTS[3]
+def engagement_for(api: ProfessionalsApi, who: Person, care: date) -> dict[str, Any]:
+    """The engagement a GP's rights check answers for a consultation of ``who`` on ``care``."""
     check = {
         "amc_number": AMC,
         "member_number": who.member_number,
         "birth_date": who.birth_date,
         "birth_rank": 1,
         "domain": "MED",
-        "care_date": today().isoformat(),
+        "care_date": care.isoformat(),
     }
+    response = api.client.post("/api/v1/eligibility", json=check, headers=as_(api, "gp"))
+    engagement: dict[str, Any] = response.json()["engagement"]
+    return engagement
+
+
+def test_an_engagement_is_honoured_after_the_rights_are_closed(api: ProfessionalsApi) -> None:
+    platform = api.platform
+    pharmacist = as_(api, "pharmacist")
+    who = CLAIMANTS[3]
     gp = as_(api, "gp")
-    engagement = client.post("/api/v1/eligibility", json=check, headers=gp).json()["engagement"]
+    engagement = engagement_for(api, who, today())
     closed = who.but(end_date=(today() - timedelta(days=1)).isoformat())
     import_members(platform, AMC, io.BytesIO(member_file([closed])), ImportOptions(delta=True))
     consultation = [claim_line("MED", "30.00", "30.00", 70)]
@@ -306,6 +316,30 @@ def test_an_engagement_is_honoured_after_the_rights_are_closed(api: Professional
         ),
     )
     assert codes(forged) == [["ENGAGEMENT_INVALID"]]
+
+
+def test_an_engagement_is_quoted_within_its_days_counted_in_paris(api: ProfessionalsApi) -> None:
+    """An engagement for care on day D is honoured on invoices quoted up to engagement_days
+    after D, in Paris days: at 00:30 in Paris on the day after, it is still D + 30 in UTC, and
+    the engagement has expired all the same."""
+    platform = api.platform
+    who = CLAIMANTS[4]
+    care = today() - timedelta(days=40)
+    engagement = engagement_for(api, who, care)
+    number = engagement["number"]
+    last = care + timedelta(days=platform.settings.engagement_days)
+    assert engagement["valid_until"] == last.isoformat()
+    consultation = [pay_line("MED", 3000, 3000, 70, day=care)]
+
+    def quoted(at: datetime, invoice: str) -> list[tuple[str, ...]]:
+        view = bill(platform, "gp", who, consultation, invoice, now=at, engagement=number)
+        return [line.reject_codes for line in view.lines]
+
+    after = datetime.combine(last + timedelta(days=1), time(0, 30), PARIS)
+    assert after.astimezone(UTC).date() == last  # the day UTC and Paris disagree on
+    assert quoted(after.astimezone(UTC), "F-LATE") == [("ENGAGEMENT_INVALID",)]
+    in_time = datetime.combine(last, time(23, 30), PARIS).astimezone(UTC)
+    assert quoted(in_time, "F-LAST-DAY") == [()]
 
 
 def test_a_prior_agreement_reference_is_unknown_until_agreements_are_served(

@@ -361,7 +361,7 @@ class _Batch:
                     valued_against.bookings_for(rest),
                     valued_against.last_renewal(rest),
                 ),
-                quoted_on=self.now.date(),
+                quoted_on=self.today,  # days are counted in Paris, as care dates are
                 agreed=agreed,
             )
             guaranteed = context.engagement_valid
