@@ -115,8 +115,9 @@ def post(client: TestClient, path: str, data: dict[str, str], page: str) -> obje
 
 
 def paris(moment: datetime) -> str:
-    """A time as a ``datetime-local`` field holds it (Paris time, to the second)."""
-    return moment.astimezone(PARIS).strftime("%Y-%m-%dT%H:%M:%S")
+    """A Paris time for the period's fields, to the second and with its offset, which the form
+    takes too: a wall time alone is refused in a clock change's hour (tested on its own below)."""
+    return moment.astimezone(PARIS).isoformat(timespec="seconds")
 
 
 def scope_form(w: World, **changes: str) -> dict[str, str]:

@@ -168,9 +168,14 @@ def _paris_time(value: str) -> datetime:
     if moment.tzinfo is not None:
         return moment
     local = moment.replace(tzinfo=PARIS)
-    if local.utcoffset() != local.replace(fold=1).utcoffset():  # in a gap or a repeat
+    if _in_change_hour(local):
         raise ChangeHour(value)
     return local
+
+
+def _in_change_hour(local: datetime) -> bool:
+    """A Paris wall time in the gap (spring) or the repeat (autumn) of a clock change."""
+    return local.utcoffset() != local.replace(fold=1).utcoffset()
 
 
 def _window(values: dict[str, str]) -> tuple[dict[str, datetime], dict[str, str]]:
@@ -190,15 +195,23 @@ def _window(values: dict[str, str]) -> tuple[dict[str, datetime], dict[str, str]
     return window, errors
 
 
-def _default_window() -> dict[str, str]:
-    now = utcnow().astimezone(PARIS).replace(second=0, microsecond=0) + timedelta(minutes=1)
-    return {"du": f"{now - timedelta(days=1):%Y-%m-%dT%H:%M}", "au": f"{now:%Y-%m-%dT%H:%M}"}
+def default_window(now: datetime) -> dict[str, str]:
+    """The form's first period: the last day, to the minute after ``now``. An end in a clock
+    change's hour, which the form would refuse, moves out of it an hour at a time: the period
+    grows."""
+    end = now.astimezone(PARIS).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    start = end - timedelta(days=1)  # wall-clock arithmetic: the same time yesterday
+    while _in_change_hour(start):
+        start -= timedelta(hours=1)
+    while _in_change_hour(end):
+        end += timedelta(hours=1)
+    return {"du": f"{start:%Y-%m-%dT%H:%M}", "au": f"{end:%Y-%m-%dT%H:%M}"}
 
 
 def _scopes_page(
     request: Request, platform: Platform, status: int = 200, **context: Any
 ) -> Response:
-    values = _default_window() | context.pop("values", {})
+    values = default_window(utcnow()) | context.pop("values", {})
     return render(
         request,
         "ops_incidents.html",
