@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
-from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 from sqlalchemy import ColumnElement, select, true
@@ -23,6 +22,7 @@ from rempart.app import create_app
 from rempart.claims.batch import Biller, InvoiceView, Submission, process
 from rempart.claims.engine import Line
 from rempart.claims.invoices import cancel_invoice
+from rempart.dates import paris_day
 from rempart.db import Base, table_of, transaction
 from rempart.identifiers import luhn_complete, make_french_iban, make_nir
 from rempart.identity import totp
@@ -37,13 +37,11 @@ from rempart.registry.member_import import ImportOptions, import_members
 from rempart.registry.models import Professional
 from rempart.rights.services import Card
 
-PARIS = ZoneInfo("Europe/Paris")
-
 
 def today() -> date:
     """Today in Paris: the business date the services judge by. Read at each use, never kept
     in a module constant, so that a test run across midnight stays consistent with the server."""
-    return datetime.now(PARIS).date()
+    return paris_day(datetime.now(UTC))
 
 
 AMC = "99000001"

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -19,6 +18,7 @@ from typer.testing import CliRunner
 
 from rempart.app import create_app
 from rempart.cli import app as cli_app
+from rempart.dates import PARIS
 from rempart.db import transaction
 from rempart.errors import RateLimited
 from rempart.guard.baselines import update_baselines
@@ -61,7 +61,6 @@ from tests.support import (
     spread_people,
 )
 
-PARIS = ZoneInfo("Europe/Paris")
 PHARMACY_IP, THIEF_IP = "81.250.12.34", "185.220.101.34"
 FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:131.0) Gecko/20100101 Firefox/131.0"
 SCRIPT = "python-requests/2.32.3"

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from rempart.app import create_app
 from rempart.claims.models import Booking, Invoice, RenewalUse
+from rempart.dates import PARIS
 from rempart.integrity.verify import verify_integrity
 from rempart.ledger.models import LedgerEntry
 from rempart.platform import Platform
@@ -27,7 +28,6 @@ from tests.support import (
     CLAIMANTS,
     ON_BASE,
     ON_CONFORT,
-    PARIS,
     Person,
     ProfessionalsApi,
     add_account,

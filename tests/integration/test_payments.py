@@ -23,12 +23,13 @@ from typer.testing import CliRunner
 
 from rempart.app import create_app
 from rempart.claims.models import Invoice, InvoiceLine
+from rempart.dates import paris_day
 from rempart.errors import Conflict
 from rempart.identifiers import make_french_iban
 from rempart.integrity.verify import verify_integrity
 from rempart.ledger.events import AccessEvent, Tag
 from rempart.ledger.models import LedgerEntry
-from rempart.payments import rules, runs, sepa
+from rempart.payments import runs, sepa
 from rempart.payments.models import PaymentItem, PaymentRun
 from rempart.platform import Platform
 from tests.support import (
@@ -250,7 +251,7 @@ def test_a_run_takes_only_what_was_submitted_up_to_its_date(
     early = bill(
         world, "specialist", ON_BASE, [pay_line("MED", 3000, 3000, 70)], "S-1", now=yesterday
     )
-    outcome = runs.run_payments(world, yesterday.astimezone(rules.PARIS).date(), tmp_path, "test")
+    outcome = runs.run_payments(world, paris_day(yesterday), tmp_path, "test")
     assert outcome.run is not None
     assert outcome.run.invoices == 1
     assert outcome.run.transfer_total == early.total_amc

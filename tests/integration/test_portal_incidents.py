@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from rempart.app import create_app
+from rempart.dates import PARIS
 from rempart.db import transaction
 from rempart.errors import InvalidInput, NotFound
 from rempart.guard.detection import record_alert
@@ -64,7 +64,6 @@ OTHER_INSURER = "gestion@autre-mutuelle.example"
 READ = [person(1), person(2)]  # the pharmacist's account reads these two of AMC's members
 UNREAD = person(3)
 NOBODY = person(99)  # a card that exists nowhere
-PARIS = ZoneInfo("Europe/Paris")
 
 
 @dataclass

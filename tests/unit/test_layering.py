@@ -12,6 +12,7 @@ SRC = Path(__file__).parents[2] / "src" / "rempart"
 # Modules of pure rules: no database, web, driver or CLI, no clock.
 PURE = [
     "identifiers",
+    "dates",
     "registry/plan_format",
     "registry/csv_rows",
     "registry/member_file",

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
+from rempart.dates import PARIS
 from rempart.portal.incidents import default_window
-
-PARIS = ZoneInfo("Europe/Paris")
 
 
 def paris_instant(field: str) -> datetime | None:

@@ -38,6 +38,7 @@ from rempart.claims import prior_agreements, state
 from rempart.claims.engine import Beneficiary, Line, LineResult, Reject, adjudicate
 from rempart.claims.models import Invoice, InvoiceLine
 from rempart.claims.services import valuation_context
+from rempart.dates import paris_day
 from rempart.db import table_of, utcnow
 from rempart.errors import Conflict, Error, InvalidInput, Unavailable
 from rempart.guard import containment
@@ -50,7 +51,7 @@ from rempart.platform import Platform
 from rempart.registry import lookups
 from rempart.registry.models import Tenant
 from rempart.registry.plan_format import Plan
-from rempart.rights.services import PARIS, Card, admit_card, check_care_dates
+from rempart.rights.services import Card, admit_card, check_care_dates
 
 IDEMPOTENCY_KEY = "idempotent"  # the platform secret of idempotency digests (10 chars max)
 _INVOICES = table_of(Invoice)
@@ -174,7 +175,7 @@ class _Batch:
         self.invoices: list[dict[str, Any]] = []
         self.lines: list[dict[str, Any]] = []
         self.booked: list[state.Booked] = []
-        self.today = now.astimezone(PARIS).date()
+        self.today = paris_day(now)
         self.agreements: dict[str, prior_agreements.Agreement] = {}
         self.consumed: list[tuple[uuid.UUID, uuid.UUID]] = []  # (agreement, invoice)
         self._tenants: dict[str, Tenant | None] = {}

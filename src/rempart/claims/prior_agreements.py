@@ -57,6 +57,7 @@ from rempart.claims.engine import (
     adjudicate,
 )
 from rempart.claims.models import PriorAgreement, PriorAgreementLine, as_line
+from rempart.dates import paris_day
 from rempart.db import table_of, transaction, utcnow
 from rempart.errors import Conflict, Error, Forbidden, InvalidInput, NotFound
 from rempart.guard.quotas import Quotas
@@ -68,7 +69,7 @@ from rempart.platform import Platform
 from rempart.registry import lookups
 from rempart.registry.plan_format import DOMAINS, Plan
 from rempart.registry.rights import Period, period_on
-from rempart.rights.services import PARIS, Card, Found, find_insured
+from rempart.rights.services import Card, Found, find_insured
 
 VALIDITY_MONTHS = 6
 REFERENCE_PREFIX = "PA"  # never "E1", the engagement numbers' prefix
@@ -267,7 +268,7 @@ def request_prior_agreement(
     if caller.professional_id is None or caller.profession is None:
         raise Forbidden("this professional may not bill")
     now = utcnow()
-    today = now.astimezone(PARIS).date()
+    today = paris_day(now)
     check_quote_dates([line.care_date for line in lines], today)
     refusal: Error | None = None
     with transaction(platform.sessions) as session:
@@ -426,7 +427,7 @@ def get_prior_agreement(
     with transaction(platform.sessions) as session:
         state.lock(session, ())  # SQLite: this transaction writes the access event
         row = _owned(session, caller, reference)
-        view = _views(session, [row], now.astimezone(PARIS).date())[0]
+        view = _views(session, [row], paris_day(now))[0]
         append_events(session, [_read_event(caller, client, now, row)])
     return view
 
@@ -441,7 +442,7 @@ def read_prior_agreement(
     with transaction(platform.sessions) as session:
         state.lock(session, ())  # SQLite: this transaction writes the access event
         row = _owned(session, caller, reference)
-        view = _views(session, [row], now.astimezone(PARIS).date())[0]
+        view = _views(session, [row], paris_day(now))[0]
         stored = session.scalars(
             select(PriorAgreementLine)
             .where(PriorAgreementLine.agreement_id == row.id)
@@ -482,7 +483,7 @@ def list_prior_agreements(
         more, rows = len(rows) > limit, rows[:limit]
         for row in rows:
             journal.check_row(session, row)
-        views = _views(session, rows, now.astimezone(PARIS).date())
+        views = _views(session, rows, paris_day(now))
         # Each agreement listed is a read of its patient's data: one event each.
         append_events(session, [_read_event(caller, client, now, row) for row in rows])
     next_cursor = cursors.encode(rows[-1].created_at, rows[-1].id) if more and rows else None
@@ -494,7 +495,7 @@ def cancel_prior_agreement(
 ) -> AgreementView:
     """Cancel a granted agreement: its renewal reservations are released at once."""
     now = utcnow()
-    today = now.astimezone(PARIS).date()
+    today = paris_day(now)
     with transaction(platform.sessions) as session:
         state.lock(session, ())  # SQLite: the write lock before the first read
         found = _owned(session, caller, reference)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from rempart.claims import prior_agreements
 from rempart.claims.engine import Adjudication, Beneficiary, Context, Line, adjudicate
+from rempart.dates import paris_day
 from rempart.db import transaction, utcnow
 from rempart.errors import Forbidden
 from rempart.guard.quotas import Quotas
@@ -22,7 +23,6 @@ from rempart.registry.plan_format import Plan
 from rempart.rights.rules import engagement_matches
 from rempart.rights.services import (
     ENGAGEMENT_KEY,
-    PARIS,
     Card,
     check_care_dates,
     find_insured,
@@ -56,7 +56,7 @@ def calculate(
                 caller.professional_id,
                 insured.beneficiary_id,
                 lines,
-                utcnow().astimezone(PARIS).date(),
+                paris_day(utcnow()),
             )
         context = valuation_context(
             platform,

@@ -19,9 +19,8 @@ class DataKey(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     # "tenant:<uuid>" for an insurer's data, "platform" for the operator's own (bank details).
     scope: Mapped[str] = mapped_column(String(60), index=True)
-    purpose: Mapped[str] = mapped_column(
-        String(PURPOSE_LENGTH)
-    )  # "data" (AES-GCM) or "index" (blind indexes)
+    # "data" (AES-GCM) or "index" (blind indexes); a platform secret's name in scope "platform"
+    purpose: Mapped[str] = mapped_column(String(PURPOSE_LENGTH))
     version: Mapped[int]
     wrapped: Mapped[bytes] = mapped_column(LargeBinary)
     state: Mapped[str] = mapped_column(String(10), default="active")  # active | previous

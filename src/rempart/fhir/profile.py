@@ -16,10 +16,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from rempart.dates import paris_day
 from rempart.db import utcnow
 from rempart.errors import InvalidDocument, Problem
 from rempart.registry.plan_format import MAX_MONEY_CENTS
-from rempart.rights.services import PARIS
 
 BASE = "https://rempart.dev/fhir"
 AMC_SYSTEM = f"{BASE}/NamingSystem/amc-number"
@@ -58,7 +58,7 @@ def domain_concept(domain: str) -> dict[str, Any]:
 
 def today() -> date:
     """``created`` is a date, not an instant: two answers of one day are identical to the byte."""
-    return utcnow().astimezone(PARIS).date()
+    return paris_day(utcnow())
 
 
 def money(cents: int) -> dict[str, Any]:

@@ -28,11 +28,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from rempart.dates import PARIS, paris_day
 from rempart.db import transaction, utcnow
 from rempart.guard import signals
 from rempart.guard.detection import GUARD_KEY, record_alert, thresholds_from
 from rempart.guard.models import GuardAlert, GuardBaseline
-from rempart.guard.signals import PARIS, Assessment, Response
+from rempart.guard.signals import Assessment, Response
 from rempart.ledger.events import Tag
 from rempart.ledger.models import LedgerEntry
 from rempart.platform import Platform
@@ -72,7 +73,7 @@ def update_baselines(
 ) -> BaselineReport:
     """Learn every Paris day up to ``through`` (default: yesterday) not learnt yet."""
     now = now or utcnow()
-    through = through or signals.paris_day(now) - timedelta(days=1)
+    through = through or paris_day(now) - timedelta(days=1)
     settings = platform.settings
     window = settings.guard_window_days
     report = BaselineReport(through=through)

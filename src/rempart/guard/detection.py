@@ -28,6 +28,7 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from rempart.dates import paris_day
 from rempart.db import transaction
 from rempart.errors import Error, Forbidden, RateLimited
 from rempart.guard import signals
@@ -305,7 +306,7 @@ class Detection:
         is), and raise an alert for each new finding."""
         epoch = self.clock()
         now = datetime.fromtimestamp(epoch, UTC)
-        day = signals.paris_day(now).isoformat()
+        day = paris_day(now).isoformat()
         window, elapsed = divmod(epoch, self.burst_seconds)
         hour = int(epoch // 3600)
         burst_ttl = 2 * self.burst_seconds + 60
@@ -362,7 +363,7 @@ class Detection:
 
     def missed(self, ask: Ask) -> None:
         """The card matched no one (reported after the look-up): it counts toward the misses."""
-        day = signals.paris_day(self.now()).isoformat()
+        day = paris_day(self.now()).isoformat()
         self.store.apply([(f"guard:m:{ask.actor}:{day}", ask.card, DAY_TTL)])
 
     def _norms(self, session: Session, ask: Ask) -> tuple[signals.Norm, signals.Norm]:

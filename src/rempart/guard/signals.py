@@ -18,11 +18,11 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
-PARIS = ZoneInfo("Europe/Paris")
+from rempart.dates import PARIS
+
 KEY_BYTES = 8  # keyed digests of networks, devices and member-number blocks: 64 bits
 _NETWORK, _DEVICE, _MEMBER, _BLOCK = b"network\x1f", b"device\x1f", b"member\x1f", b"block\x1f"
 _VERSIONS = re.compile(r"[0-9._]+")
@@ -370,10 +370,6 @@ def member_keys(secret: bytes, amc_number: str, member_number: str, digits: int)
 
 
 # --- time: Paris days and hours, fixed windows ------------------------------------------------
-
-
-def paris_day(at: datetime) -> date:
-    return at.astimezone(PARIS).date()
 
 
 def paris_hour(at: datetime) -> int:

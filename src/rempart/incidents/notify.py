@@ -28,12 +28,12 @@ from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import jinja2
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
+from rempart.dates import PARIS, paris_day
 from rempart.db import transaction, utcnow
 from rempart.errors import Conflict, IntegrityFailure, InvalidInput
 from rempart.incidents import containment
@@ -46,7 +46,6 @@ from rempart.platform import Platform
 from rempart.registry.identity import Identity
 from rempart.registry.models import Beneficiary, Member, Tenant
 
-PARIS = ZoneInfo("Europe/Paris")
 PSEUDONYM = "pseudonym"  # the blind-index field of ledger pseudonyms (registry.lookups)
 IDENTITY_FIELDS = ("last_name", "first_name", "birth_date", "member_number")
 LETTERS_PER_VOLUME = 1000
@@ -402,7 +401,7 @@ def _templates() -> jinja2.Environment:
 def day_words(moment: date | datetime) -> str:
     """``29 janvier 2026``, in Paris time for a datetime."""
     if isinstance(moment, datetime):
-        moment = moment.astimezone(PARIS).date()
+        moment = paris_day(moment)
     first = "1er" if moment.day == 1 else str(moment.day)
     return f"{first} {MONTHS[moment.month - 1]} {moment.year}"
 
@@ -454,7 +453,7 @@ def _write_pack(
     folder.mkdir(mode=0o700)
     templates = _templates()
     entry = next(a for a in scope["amcs"] if a["amc"] == pack.amc)
-    today = context["now"].astimezone(PARIS).date()
+    today = paris_day(context["now"])
     mailing: list[list[object]] = []
     disclosed: dict[str, list[str]] = {"publipostage.csv": [p.pseudonym for p in people]}
     for number, start in enumerate(range(0, len(people), LETTERS_PER_VOLUME), start=1):

@@ -41,6 +41,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from rempart.dates import PARIS
 from rempart.db import transaction
 from rempart.errors import RateLimited
 from rempart.guard.baselines import update_baselines
@@ -54,7 +55,6 @@ from rempart.incidents.traffic import (
     CARRIER_BLOCKS,
     KINDS,
     MOBILE,
-    PARIS,
     SOFTWARE,
     Account,
     AttackerReport,

@@ -12,11 +12,9 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
+from rempart.dates import PARIS
 from rempart.identity.auth import Client
-
-PARIS = ZoneInfo("Europe/Paris")
 
 WEEK = frozenset(range(7))
 WORKDAYS = frozenset(range(5))

@@ -29,6 +29,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from rempart.crypto.keyring import PLATFORM_SCOPE
+from rempart.dates import PARIS
 from rempart.db import table_of, transaction, utcnow
 from rempart.errors import Conflict, Forbidden, InvalidInput, NotFound
 from rempart.identifiers import InvalidIdentifier, validate_bic, validate_iban
@@ -484,7 +485,7 @@ def _view(row: BankChange) -> ChangeView:
 
 
 def _day(moment: datetime) -> str:
-    return moment.astimezone(rules.PARIS).strftime("%d/%m/%Y %H:%M")
+    return moment.astimezone(PARIS).strftime("%d/%m/%Y %H:%M")
 
 
 def cancel_for_operator(platform: Platform, am_number: str, reason: str, actor: str) -> ChangeView:

@@ -24,7 +24,8 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+
+from rempart.dates import PARIS, paris_day
 
 # EPC217-08 §1.4: the basic Latin character set every SEPA bank must accept.
 SEPA_TEXT = re.compile(r"[^A-Za-z0-9/\-?:().,'+ ]")
@@ -110,8 +111,6 @@ def end_to_end_id(number: int, kind: str, party: str) -> str:
 
 # --- dates --------------------------------------------------------------------------------------
 
-PARIS = ZoneInfo("Europe/Paris")
-
 
 @dataclass(frozen=True)
 class Period:
@@ -128,7 +127,7 @@ def period(run_date: date | None, now: datetime) -> Period:
     the end of that day, and never after ``now`` (a run is a closed period: what comes later
     goes to the next one). The transfers go out on the first business day from today; the
     debits are collected the business day after."""
-    today = now.astimezone(PARIS).date()
+    today = paris_day(now)
     day = run_date or today
     if day > today:
         raise ValueError("a run's date is today or before")

@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 
 from rempart.claims.models import Invoice, InvoiceLine
 from rempart.crypto.keyring import PLATFORM_SCOPE
+from rempart.dates import PARIS
 from rempart.db import table_of, transaction, utcnow
 from rempart.errors import ConfigurationError, Conflict, IntegrityFailure, InvalidInput, NotFound
 from rempart.guard import containment
@@ -663,7 +664,7 @@ def write_files(platform: Platform, run_id: uuid.UUID, folder: Path) -> dict[str
     with transaction(platform.sessions) as session:
         run = _run(session, run_id)
         info = remittance.run_info(run)
-        header_time = run.opened_at.astimezone(rules.PARIS)
+        header_time = run.opened_at.astimezone(PARIS)
         payees = list(
             session.scalars(
                 select(Remittance).where(Remittance.run_id == run_id).order_by(Remittance.am_number)

@@ -21,6 +21,7 @@ from sqlalchemy import Select, String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from rempart.claims.models import Invoice
+from rempart.dates import paris_day
 from rempart.db import table_of, transaction, utcnow
 from rempart.errors import IntegrityFailure, InvalidInput, NotFound
 from rempart.identifiers import InvalidIdentifier, validate_bic, validate_iban
@@ -88,7 +89,7 @@ def set_mandate(
             field="mandate_id",
         )
     now = utcnow()
-    if signed_on > now.astimezone(rules.PARIS).date():
+    if signed_on > paris_day(now):
         raise InvalidInput("a mandate is signed today or before", field="signed_on")
     with transaction(platform.sessions) as session:
         tenant = session.scalar(select(Tenant).where(Tenant.amc_number == amc_number))

@@ -11,9 +11,10 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from rempart.dates import paris_day
 from rempart.db import utcnow
 from rempart.identity.auth import Principal
-from rempart.portal.rendering import DOMAIN_NAMES, PARIS, field_errors
+from rempart.portal.rendering import DOMAIN_NAMES, field_errors
 from rempart.portal.security import text
 from rempart.registry.plan_format import PROFESSION_DOMAINS
 
@@ -26,7 +27,7 @@ LINES = 3  # rows of the form; empty ones are skipped
 
 
 def today() -> date:
-    return utcnow().astimezone(PARIS).date()
+    return paris_day(utcnow())
 
 
 def domain_options(caller: Principal) -> list[tuple[str, str]]:

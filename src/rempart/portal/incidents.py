@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import FormData
 from starlette.responses import FileResponse, RedirectResponse, Response
 
+from rempart.dates import PARIS
 from rempart.db import utcnow
 from rempart.errors import Error, InvalidInput
 from rempart.guard.detection import AlertView, latest_alerts
@@ -29,7 +30,7 @@ from rempart.incidents import console
 from rempart.incidents.scope import UnknownName
 from rempart.platform import Platform
 from rempart.portal.account import fresh
-from rempart.portal.rendering import PARIS, problem_of, render
+from rempart.portal.rendering import problem_of, render
 from rempart.portal.security import FormDep, insurer_of, page, text
 
 router = APIRouter(include_in_schema=False)

@@ -10,20 +10,19 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from pydantic import ValidationError
 from starlette.responses import HTMLResponse
 
+from rempart.dates import PARIS
 from rempart.errors import Error, IntegrityFailure, RateLimited
 from rempart.identity import enrolment
 from rempart.identity.auth import Principal
 from rempart.portal.security import NOTICE, FormRefused, read_cookie, remember_new_cookies
 from rempart.registry.plan_format import format_money
 
-PARIS = ZoneInfo("Europe/Paris")
 # htmx (2.x) configured for the CSP and for personal data: no eval, no script from swapped
 # HTML, no <style> injected, no copy of pages in localStorage (history cache), requests to this
 # origin only; 4xx answers that are pages (a form with its errors) are swapped like 2xx.

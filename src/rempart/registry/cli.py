@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -264,7 +264,3 @@ def keys_rotate(
                 f"cli:{getpass.getuser()}",
             )
     out.print(f"data key rotated: {count} rows re-sealed under the new key, the old key destroyed")
-
-
-def today() -> date:
-    return date.today()

@@ -24,12 +24,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rempart.crypto.fields import FieldCipher
+from rempart.dates import paris_day
 from rempart.db import transaction, utcnow
 from rempart.errors import Forbidden, InvalidInput, NotFound, RateLimited
 from rempart.guard.quotas import QUOTA_KEY, Quotas
@@ -47,7 +47,6 @@ from rempart.registry.plan_format import DOMAINS
 if TYPE_CHECKING:  # the registry sits below claims: imported at run time where it is called
     from rempart.claims.insurer_invoices import InsurerInvoice
 
-PARIS = ZoneInfo("Europe/Paris")
 MEMBER_NUMBER = re.compile(r"[A-Za-z0-9]{1,20}")
 FIELDS = (
     "last_name",
@@ -149,7 +148,7 @@ def open_member_file(
             raise
         tenant = lookups.active_tenant(session, amc_number)
         if tenant is not None and tenant.id == tenant_id:
-            found = _read(platform, session, tenant, member_number, now.astimezone(PARIS).date())
+            found = _read(platform, session, tenant, member_number, paris_day(now))
         events = _access_events(session, amc_number, [b.pseudonym for b in found])
     if not found:  # unknown, or another insurer's: the same answer, on the record
         recorder.record(_event(caller, client, now, view, "unknown", None, ()))

@@ -17,12 +17,12 @@ from datetime import date, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rempart.crypto.fields import BlindIndexer, FieldCipher
+from rempart.dates import paris_day
 from rempart.db import table_of, utcnow
 from rempart.errors import InvalidInput
 from rempart.integrity import journal
@@ -46,7 +46,6 @@ ERRORS_KEPT = 50  # errors kept in memory for the summary; the report file has t
 # A full file that would close more than this share of an insurer's people is refused unless
 # allowed: a truncated or mistaken extract must not end half a population's rights.
 MASS_CLOSURE = 0.5
-PARIS = ZoneInfo("Europe/Paris")
 _BENEFICIARIES = table_of(Beneficiary)
 _PERIODS = table_of(RightsPeriod)
 
@@ -152,7 +151,7 @@ def import_members(
     """Import a member file for the insurer ``amc_number``; see the module docstring."""
     started = utcnow()
     # Rights are French business dates: "today" is the date in Paris, not in UTC.
-    today = options.effective_date or started.astimezone(PARIS).date()
+    today = options.effective_date or paris_day(started)
     report = ImportReport(import_id=new_id(), mode="delta" if options.delta else "full")
     hashing = _Hashing(stream, options.progress)
     sink = _Sink(report, options)

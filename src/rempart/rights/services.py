@@ -6,10 +6,10 @@ import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from rempart.dates import paris_day
 from rempart.db import transaction, utcnow
 from rempart.errors import Error, Forbidden, InvalidInput, RateLimited, Unavailable
 from rempart.guard import containment
@@ -33,7 +33,6 @@ from rempart.registry import lookups
 from rempart.registry.plan_format import PROFESSION_DOMAINS
 from rempart.rights.rules import CLOSED, RightsAnswer, engagement_number, rights_on
 
-PARIS = ZoneInfo("Europe/Paris")
 ENGAGEMENT_KEY = "engagement"
 PAST_CARE_DAYS = 730  # a rights check looks back two years at most (the billing delay)
 
@@ -148,7 +147,7 @@ def check_rights(
 
 def check_care_dates(days: list[date]) -> None:
     """Care within the last two years (the billing delay), and not after tomorrow."""
-    today = utcnow().astimezone(PARIS).date()
+    today = paris_day(utcnow())
     earliest, latest = today - timedelta(days=PAST_CARE_DAYS), today + timedelta(days=1)
     if any(not earliest <= day <= latest for day in days):
         raise InvalidInput(

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rempart.dates import paris_day
 from rempart.guard import signals
 from rempart.guard.signals import (
     Baseline,
@@ -382,7 +383,7 @@ def test_member_numbers_share_a_block_with_their_neighbours_only() -> None:
     ],
 )
 def test_days_and_hours_are_parisian(at: datetime, day: str, hour: int, to_midnight: int) -> None:
-    assert signals.paris_day(at).isoformat() == day
+    assert paris_day(at).isoformat() == day
     assert signals.paris_hour(at) == hour
     assert signals.seconds_to_paris_midnight(at) == to_midnight
 
